@@ -1,0 +1,66 @@
+"""What every layout reader returns: an ordered list of (file, true class index) samples."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from convzoo.plugins import imagenet
+
+# Files a folder-scanning layout picks up; decoding is by content, whatever the suffix says.
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+    sample_id: str  # the path relative to the dataset root, with forward slashes
+
+
+@dataclass(frozen=True)
+class Dataset:
+    layout: str
+    root: Path
+    samples: tuple[Sample, ...]
+    labels_from: str  # where the labels came from, for the report
+
+    def describe(self) -> dict:
+        return {
+            "layout": self.layout,
+            "root": str(self.root),
+            "size": len(self.samples),
+            "classes": len({s.label for s in self.samples}),
+            "labels_from": self.labels_from,
+        }
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders ``2`` before ``10`` (digit runs compare as numbers)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (no hidden files), in natural order."""
+    files = [p for p in folder.iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def sample(root: Path, path: Path, label: int) -> Sample:
+    """A sample whose id is ``path`` relative to ``root``."""
+    if not 0 <= label < imagenet.NUM_CLASSES:
+        raise ValueError(f"{path}: label {label} is outside 0..{imagenet.NUM_CLASSES - 1}")
+    return Sample(path, label, path.relative_to(root).as_posix())
+
+
+def class_index(token: str, where: str) -> int:
+    """A label written as a class index (``65``) or a WNID (``n01751748``)."""
+    token = token.strip()
+    if token.isdigit():
+        return int(token)
+    index = imagenet.wnid_to_index().get(token)
+    if index is None:
+        raise ValueError(f"{where}: {token!r} is neither a class index nor an ImageNet-1k WNID")
+    return index

@@ -1,0 +1,1 @@
+"""The built-in evaluation plugins (registered under ``convzoo.plugins`` like any other)."""

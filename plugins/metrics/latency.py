@@ -1,0 +1,54 @@
+"""``latency``: per-batch inference time as the backend reports it, images/s, p50/p99.
+
+Only the backend call is timed (not decoding or preprocessing); for a remote backend it
+includes the network round trip. The first batch includes any warm-up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convzoo.plugins.api import Batch, Metric
+
+
+class Latency(Metric):
+    """Per-batch inference latency (p50/p99/mean ms) and images per second."""
+
+    name = "latency"
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.sizes: list[int] = []
+
+    def update(self, batch: Batch) -> None:
+        if batch.seconds is None:
+            raise ValueError("the latency plugin needs a backend that reports batch timings")
+        self.seconds.append(float(batch.seconds))
+        self.sizes.append(len(batch.labels))
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds, "sizes": self.sizes}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seconds = [float(s) for s in state["seconds"]]
+        self.sizes = [int(n) for n in state["sizes"]]
+
+    def merge(self, other: Metric) -> None:
+        self._check_peer(other)
+        self.seconds += other.seconds
+        self.sizes += other.sizes
+
+    def compute(self) -> dict:
+        if not self.seconds:
+            return {"latency": {"batches": 0}}
+        ms = np.asarray(self.seconds) * 1000.0
+        total = float(sum(self.seconds))
+        return {"latency": {
+            "batches": len(ms),
+            "images": sum(self.sizes),
+            "seconds": total,
+            "images_per_second": sum(self.sizes) / total if total > 0 else float("inf"),
+            "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()),
+        }}

@@ -1,0 +1,91 @@
+"""The ``eval``, ``compare`` and ``plugins`` subcommands (registered as ``convzoo.commands``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from convzoo.plugins import registry
+from convzoo.plugins.datasets import FORMATS
+from convzoo.plugins.loader import ON_ERROR
+
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def register_eval(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help="evaluate a model on an ImageNet copy with plugins",
+                                   description="Evaluate an ONNX classifier (in-process or on a KServe v2 "
+                                               "gRPC server) on a dataset, with metric plugins.")
+    parser.add_argument("--data", required=True, help="dataset folder as downloaded (or, with --remote, a dataset name the server registered)")
+    parser.add_argument("--format", default="auto", choices=FORMATS, help="dataset layout (default: detect)")
+    parser.add_argument("--model", required=True, help="an ONNX file, or with --server the served model's name")
+    parser.add_argument("--server", metavar="HOST:PORT", help="infer through this KServe v2 gRPC endpoint")
+    parser.add_argument("--model-version", default="", help="model version on the server (default: the server's choice)")
+    parser.add_argument("--remote", action="store_true", help="run the whole evaluation inside the convzoo server")
+    parser.add_argument("--plugins", default=registry.DEFAULT_SPEC, help=f"comma-separated plugins (default {registry.DEFAULT_SPEC}; see `convzoo plugins`)")
+    parser.add_argument("--batch-size", type=_positive, default=32)
+    parser.add_argument("--limit", type=_positive, help="evaluate only the first N images")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="decode/preprocess threads (0: decode inline)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="in-process ONNX Runtime device")
+    parser.add_argument("--on-error", default="skip", choices=ON_ERROR, help="an undecodable file: skip it (listed in the report) or stop")
+    parser.add_argument("--draft", action="store_true", help="opt-in fast JPEG draft decoding (DCT downscale before resizing): not bit-exact, changes accuracy slightly")
+    parser.add_argument("--resize-size", type=_positive, help="override the model's preprocessing resize")
+    parser.add_argument("--crop-size", type=_positive, help="override the model's preprocessing crop")
+    parser.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"), help="override the model's resampling filter")
+    parser.add_argument("--output", type=Path, help="write the JSON report here (and a .md summary next to it)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --output")
+    parser.add_argument("--checkpoint-every", type=int, default=50, metavar="N", help="checkpoint every N batches (with --output; 0: never)")
+    parser.add_argument("--predictions", type=Path, metavar="CSV", help="write per-image top-5 predictions")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_eval)
+
+
+def _eval(args) -> int:
+    from convzoo.plugins import job
+
+    report = job.from_args(args)
+    metrics = report["metrics"]
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    print(f"{report['model']['name']} on {report['dataset']['layout']} ({report['count']} images"
+          f"{', %d skipped' % report['skipped']['count'] if report['skipped']['count'] else ''}): {summary}")
+    if args.output:
+        print(f"report: {args.output} (summary {args.output.with_suffix('.md')})")
+    return 0
+
+
+def register_compare(subparsers) -> None:
+    parser = subparsers.add_parser("compare", help="compare evaluation reports side by side")
+    parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    parser.add_argument("--output", type=Path, help="write the Markdown table here")
+    parser.add_argument("--plot", type=Path, help="write a PNG of top-1 against GMACs")
+    parser.set_defaults(func=_compare)
+
+
+def _compare(args) -> int:
+    from convzoo.plugins.compare import compare
+
+    sys.stdout.write(compare(args.reports, args.output, args.plot))
+    return 0
+
+
+def register_plugins(subparsers) -> None:
+    parser = subparsers.add_parser("plugins", help="list installed evaluation plugins")
+    parser.set_defaults(func=_plugins)
+
+
+def _plugins(args) -> int:
+    rows = registry.describe()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['description']}  [{r['distribution']}]")
+    print("aliases: topN = topk with k=N (e.g. top1,top5)")
+    return 0

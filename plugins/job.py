@@ -1,0 +1,69 @@
+"""One ``convzoo eval`` run: pick the backend, open the dataset, run, report, clean up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convzoo.plugins import registry, report
+from convzoo.plugins.datasets import open_dataset
+from convzoo.plugins.evaluate import Progress, Settings, run
+
+
+def checkpoint_path(output: Path) -> Path:
+    """Where the checkpoint of a run writing ``output`` lives."""
+    return output.with_name(output.name + ".checkpoint.json")
+
+
+def _backend(args):
+    if args.server:
+        from convzoo.plugins.grpc_backend import GrpcBackend
+
+        return GrpcBackend(args.server, args.model, args.model_version)
+    if args.remote:
+        raise ValueError("--remote needs --server")
+    from convzoo.plugins.backends import OnnxBackend
+
+    return OnnxBackend(args.model, device=args.device)
+
+
+def _progress_bar(total: int, enabled: bool):
+    """A tqdm bar fed from ``Progress`` updates (images/s and running top-1)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="img", disable=not enabled, dynamic_ncols=True)
+
+    def update(progress: Progress) -> None:
+        bar.update(progress.done - bar.n)
+        bar.set_postfix(top1=f"{progress.running_top1:.2f}%", refresh=False)
+
+    return bar, update
+
+
+def from_args(args) -> dict:
+    """Run the evaluation the parsed ``convzoo eval`` arguments describe; return its report."""
+    if args.remote:
+        from convzoo.plugins.remote import evaluate_remote
+
+        result = evaluate_remote(args)
+    else:
+        if args.resume and not args.output:
+            raise ValueError("--resume needs --output (the checkpoint lives next to the report)")
+        backend = _backend(args)
+        dataset = open_dataset(args.data, args.format)
+        recipe = backend.preprocessing.override(
+            resize_size=args.resize_size, crop_size=args.crop_size, interpolation=args.interpolation)
+        settings = Settings(args.batch_size, args.limit, args.workers, args.on_error, args.draft)
+        plugins = registry.from_spec(args.plugins)
+        checkpoint = checkpoint_path(args.output) if args.output else None
+        total = min(len(dataset.samples), args.limit or len(dataset.samples))
+        bar, update = _progress_bar(total, not args.no_progress)
+        with bar:
+            outcome = run(dataset, backend, plugins, settings, preprocessing=recipe,
+                          checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
+                          resume=args.resume, predictions=args.predictions, on_progress=update)
+        result = report.build(backend.model, backend.runtime, report.dataset_entry(dataset, outcome),
+                              recipe, settings, outcome)
+    if args.output:
+        report.write(result, args.output)
+        checkpoint_path(args.output).unlink(missing_ok=True)
+    return result

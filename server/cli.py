@@ -1,0 +1,123 @@
+"""``convzoo serve`` and ``convzoo infer``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from convzoo.server import services
+from convzoo.server.app import DEFAULT_MAX_MESSAGE_BYTES, InferenceServer, ServerSettings
+from convzoo.server.device import CONV_ALGO_SEARCH, DeviceRequest
+from convzoo.server.manager import ModelManager
+from convzoo.server.model import LoadOptions
+from convzoo.server.statistics import Statistics
+
+log = logging.getLogger("convzoo.server")
+
+
+def register_serve(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a model repository over the KServe v2 / Triton gRPC protocol",
+        description="Serve every model of a Triton-layout repository on ONNX Runtime (CUDA or CPU).",
+    )
+    parser.add_argument("--repository", type=Path, required=True, help="model repository folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind gRPC and metrics to (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8001, help="gRPC port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=8002, help="Prometheus port; 0 picks a free one, -1 disables (default: %(default)s)"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--strict-device", action="store_true", help="fail a model's load instead of falling back from CUDA to CPU")
+    parser.add_argument("--cudnn-conv-algo-search", choices=CONV_ALGO_SEARCH, default="EXHAUSTIVE", help="CUDA provider option")
+    parser.add_argument(
+        "--intra-op-threads", type=int, default=0, help="ONNX Runtime threads per session; 0 lets ONNX Runtime choose (default)"
+    )
+    parser.add_argument(
+        "--grpc-workers", type=int, default=max(8, 4 * (os.cpu_count() or 1)), help="gRPC handler threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-batch-size", type=int, default=4, help="max_batch_size of batchable models whose config sets none (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-queue-delay-us", type=int, default=0, help="dynamic batching delay for models whose config sets none (default: %(default)s)"
+    )
+    parser.add_argument("--max-queue-size", type=int, default=1024, help="queued requests per model before RESOURCE_EXHAUSTED")
+    parser.add_argument(
+        "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="gRPC message size limit (default: %(default)s)"
+    )
+    parser.add_argument("--grace-period", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM (default: %(default)s)")
+    parser.add_argument("--no-warm-up", action="store_true", help="skip running each model once at load time")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    services.add_arguments(parser)
+    parser.set_defaults(func=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server until SIGTERM/SIGINT, then drain and return 0."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    requested = DeviceRequest.parse(args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search)
+    device = requested.resolve_auto()
+    if requested.kind == "auto":
+        where = f"cuda:{device.index}" if device.kind == "cuda" else "CPU (CPUExecutionProvider; no usable CUDA provider)"
+        log.info("--device auto: serving on %s", where)
+    options = LoadOptions(
+        device=device,
+        intra_op_threads=args.intra_op_threads,
+        default_max_batch_size=args.max_batch_size,
+        max_queue_delay_us=args.max_queue_delay_us,
+        warm_up=not args.no_warm_up,
+    )
+    statistics = Statistics()
+    manager = ModelManager(args.repository, options, statistics, max_queue_size=args.max_queue_size)
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        metrics_port=None if args.metrics_port < 0 else args.metrics_port,
+        max_message_bytes=args.max_message_bytes,
+        workers=args.grpc_workers,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, frame: stop.set())
+    server = InferenceServer(manager, statistics, settings, services.create(args, manager))
+    server.start()
+    stop.wait()
+    log.info("draining: finishing in-flight requests (grace %.0fs)", args.grace_period)
+    server.stop(args.grace_period)
+    log.info("stopped")
+    return 0
+
+
+def register_infer(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "infer",
+        help="classify images with a served model",
+        description="Send encoded images to a server; print each image's top-k classes.",
+    )
+    parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC server")
+    parser.add_argument("--model", required=True, help="model name")
+    parser.add_argument("--version", default="", help="model version (default: the latest ready one)")
+    parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    parser.set_defaults(func=infer)
+
+
+def infer(args: argparse.Namespace) -> int:
+    """Print ``rank score index label`` lines under each image path."""
+    from convzoo.server.client import InferenceClient
+
+    if args.top_k <= 0:
+        raise ValueError(f"--top-k must be positive, got {args.top_k}")
+    images = [path.read_bytes() for path in args.images]
+    with InferenceClient(args.server) as client:
+        results = client.infer_images(args.model, images, top_k=args.top_k, version=args.version)
+    for path, classes in zip(args.images, results):
+        print(path)
+        for rank, item in enumerate(classes, 1):
+            print(f"  {rank}  {item.score:.6f}  {item.index:>4}  {item.label}")
+    return 0

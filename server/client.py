@@ -1,0 +1,179 @@
+"""A thin Python client over convzoo's own stubs (used by ``convzoo infer`` and the
+evaluation job). Any KServe v2 / Triton gRPC server works.
+
+    with InferenceClient("127.0.0.1:8001") as client:
+        logits = client.infer("resnet50", batch)               # first output, np.ndarray
+        top5 = client.infer_images("resnet50", [jpeg_bytes], top_k=5)
+        top5[0][0].label, top5[0][0].score
+
+Errors from the server raise ``InferenceServerError`` (an OSError) with the gRPC ``code``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import grpc
+import numpy as np
+
+from convzoo.proto import grpc_service_pb2 as pb
+from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
+from convzoo.server import classification, codec
+from convzoo.server.app import DEFAULT_MAX_MESSAGE_BYTES
+from convzoo.server.datatypes import DATATYPES
+from convzoo.server.errors import ServingError
+
+
+class InferenceServerError(OSError):
+    """A failed RPC: ``code`` is the grpc.StatusCode, ``message`` the server's details."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Classification(NamedTuple):
+    score: float
+    index: int
+    label: str
+
+
+class InferenceClient:
+    """Blocking client for one server at ``url`` (``host:port``)."""
+
+    def __init__(self, url: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, timeout: float | None = None):
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        self._channel = grpc.insecure_channel(url, options=options)
+        self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
+        self._timeout = timeout
+        self._metadata: dict[tuple[str, str], pb.ModelMetadataResponse] = {}
+
+    def __enter__(self) -> "InferenceClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method: str, request):
+        try:
+            return getattr(self._stub, method)(request, timeout=self._timeout)
+        except grpc.RpcError as error:
+            raise InferenceServerError(error.code(), error.details() or "") from None
+
+    # --- health and metadata ---
+
+    def live(self) -> bool:
+        return self._call("ServerLive", pb.ServerLiveRequest()).live
+
+    def ready(self) -> bool:
+        return self._call("ServerReady", pb.ServerReadyRequest()).ready
+
+    def model_ready(self, model: str, version: str = "") -> bool:
+        return self._call("ModelReady", pb.ModelReadyRequest(name=model, version=version)).ready
+
+    def server_metadata(self) -> pb.ServerMetadataResponse:
+        return self._call("ServerMetadata", pb.ServerMetadataRequest())
+
+    def model_metadata(self, model: str, version: str = "") -> pb.ModelMetadataResponse:
+        """Inputs/outputs of a model (cached per model and version)."""
+        key = (model, version)
+        if key not in self._metadata:
+            self._metadata[key] = self._call("ModelMetadata", pb.ModelMetadataRequest(name=model, version=version))
+        return self._metadata[key]
+
+    def model_config(self, model: str, version: str = ""):
+        """The model's completed ``ModelConfig``."""
+        return self._call("ModelConfig", pb.ModelConfigRequest(name=model, version=version)).config
+
+    def statistics(self, model: str = "", version: str = "") -> list[pb.ModelStatistics]:
+        return list(self._call("ModelStatistics", pb.ModelStatisticsRequest(name=model, version=version)).model_stats)
+
+    # --- repository ---
+
+    def repository_index(self, ready: bool = False) -> list[pb.RepositoryIndexResponse.ModelIndex]:
+        return list(self._call("RepositoryIndex", pb.RepositoryIndexRequest(ready=ready)).models)
+
+    def load(self, model: str) -> None:
+        self._call("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name=model))
+
+    def unload(self, model: str) -> None:
+        self._call("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name=model))
+
+    # --- inference ---
+
+    def infer_tensors(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        *,
+        outputs: Sequence[str] = (),
+        version: str = "",
+        classification_k: int = 0,
+    ) -> dict[str, np.ndarray]:
+        """Send named arrays (raw), get the outputs (all, or ``outputs`` in order) as arrays.
+
+        With ``classification_k`` each requested output comes back as top-k BYTES strings.
+        """
+        request = build_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)
+        return decode_response(self._call("ModelInfer", request))
+
+    def infer(self, model: str, array: np.ndarray, *, version: str = "", input_name: str = "", output_name: str = "") -> np.ndarray:
+        """One input array in, one output array out (default: the model's first input and output)."""
+        metadata = self.model_metadata(model, version)
+        name = input_name or metadata.inputs[0].name
+        output = output_name or metadata.outputs[0].name
+        return self.infer_tensors(model, {name: array}, outputs=[output], version=version)[output]
+
+    def infer_images(
+        self, model: str, images: Sequence[bytes], *, top_k: int = 5, version: str = "", input_name: str = "", output_name: str = ""
+    ) -> list[list[Classification]]:
+        """Encoded images (JPEG/PNG bytes) in; per image the top-k classes, best first.
+
+        The server decodes and preprocesses them with the model's recorded preprocessing.
+        """
+        metadata = self.model_metadata(model, version)
+        name = input_name or metadata.inputs[0].name
+        output = output_name or metadata.outputs[0].name
+        array = np.empty(len(images), dtype=object)
+        array[:] = [bytes(image) for image in images]
+        result = self.infer_tensors(model, {name: array}, outputs=[output], version=version, classification_k=top_k)[output]
+        return [[Classification(*classification.parse(item)) for item in row] for row in result]
+
+
+def build_request(
+    model: str, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] = (), version: str = "", classification_k: int = 0
+) -> pb.ModelInferRequest:
+    """A ModelInferRequest with every input in ``raw_input_contents``."""
+    request = pb.ModelInferRequest(model_name=model, model_version=version)
+    for name, array in inputs.items():
+        datatype, shape, raw = codec.encode(np.asarray(array))
+        request.inputs.add(name=name, datatype=datatype, shape=shape)
+        request.raw_input_contents.append(raw)
+    for name in outputs:
+        output = request.outputs.add(name=name)
+        if classification_k:
+            output.parameters["classification"].int64_param = classification_k
+    return request
+
+
+def decode_response(response: pb.ModelInferResponse) -> dict[str, np.ndarray]:
+    """{output name: array} of a response (raw or typed contents)."""
+    result = {}
+    for index, output in enumerate(response.outputs):
+        datatype = DATATYPES[output.datatype]
+        try:
+            if index < len(response.raw_output_contents):
+                array = codec.decode_raw(response.raw_output_contents[index], datatype, list(output.shape), output.name)
+            else:
+                array = codec.decode_contents(output.contents, datatype, list(output.shape), output.name)
+        except ServingError as error:
+            raise ValueError(f"malformed response: {error.message}") from None
+        result[output.name] = array
+    return result

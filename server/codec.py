@@ -1,0 +1,101 @@
+"""Tensor data on the wire: raw little-endian buffers, typed ``contents``, and BYTES.
+
+A BYTES element is a 4-byte little-endian length followed by that many bytes; a BYTES
+tensor is its elements back to back, row-major.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+
+from convzoo.server.datatypes import Datatype, from_numpy
+from convzoo.server.errors import invalid
+
+_LENGTH = struct.Struct("<I")
+
+
+def element_count(shape: list[int]) -> int:
+    return math.prod(shape)
+
+
+def shape_text(shape) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
+def serialize_bytes(array: np.ndarray) -> bytes:
+    """Length-prefix every element (bytes, or str as UTF-8) of a BYTES tensor."""
+    parts = []
+    for item in np.asarray(array, dtype=object).flat:
+        data = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def deserialize_bytes(buffer: bytes, shape: list[int], name: str) -> np.ndarray:
+    """Split a serialized BYTES tensor into an object array of ``bytes`` of ``shape``."""
+    expected = element_count(shape)
+    items: list[bytes] = []
+    offset = 0
+    view = memoryview(buffer)
+    while offset < len(view):
+        if offset + 4 > len(view):
+            raise invalid(f"input '{name}': BYTES element {len(items)} has a truncated 4-byte length prefix")
+        (length,) = _LENGTH.unpack_from(view, offset)
+        offset += 4
+        if offset + length > len(view):
+            raise invalid(
+                f"input '{name}': BYTES element {len(items)} declares {length} bytes but only {len(view) - offset} remain"
+            )
+        items.append(bytes(view[offset : offset + length]))
+        offset += length
+    if len(items) != expected:
+        raise invalid(f"input '{name}': {len(items)} BYTES elements; expected {expected} for shape {shape_text(shape)}")
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array.reshape(shape)
+
+
+def decode_raw(buffer: bytes, datatype: Datatype, shape: list[int], name: str) -> np.ndarray:
+    """An array from a raw buffer; its length must match ``shape`` and ``datatype``."""
+    if datatype.name == "BYTES":
+        return deserialize_bytes(buffer, shape, name)
+    expected = element_count(shape) * datatype.dtype.itemsize
+    if len(buffer) != expected:
+        raise invalid(
+            f"input '{name}': raw contents have {len(buffer)} bytes; expected {expected} for shape {shape_text(shape)} {datatype.name}"
+        )
+    return np.frombuffer(buffer, dtype=datatype.dtype.newbyteorder("<")).astype(datatype.dtype, copy=False).reshape(shape)
+
+
+def decode_contents(contents, datatype: Datatype, shape: list[int], name: str) -> np.ndarray:
+    """An array from typed ``InferTensorContents``; only the field of ``datatype`` may be set."""
+    if datatype.contents is None:
+        raise invalid(f"input '{name}': datatype {datatype.name} has no typed contents; send it in raw_input_contents")
+    used = [field.name for field, _ in contents.ListFields()]
+    if used != [datatype.contents]:
+        raise invalid(f"input '{name}': datatype {datatype.name} expects its data in contents.{datatype.contents}; got {', '.join(used) or 'nothing'}")
+    values = getattr(contents, datatype.contents)
+    expected = element_count(shape)
+    if len(values) != expected:
+        raise invalid(f"input '{name}': contents has {len(values)} elements; expected {expected} for shape {shape_text(shape)}")
+    if datatype.name == "BYTES":
+        array = np.empty(len(values), dtype=object)
+        array[:] = list(values)
+        return array.reshape(shape)
+    try:
+        return np.array(values, dtype=datatype.dtype).reshape(shape)
+    except OverflowError:
+        raise invalid(f"input '{name}': contents values do not fit {datatype.name}") from None
+
+
+def encode(array: np.ndarray) -> tuple[str, list[int], bytes]:
+    """(datatype, shape, raw little-endian bytes) of an output array."""
+    datatype = from_numpy(array.dtype)
+    if datatype.name == "BYTES":
+        return datatype.name, list(array.shape), serialize_bytes(array)
+    data = np.ascontiguousarray(array, dtype=datatype.dtype.newbyteorder("<"))
+    return datatype.name, list(array.shape), data.tobytes()

@@ -1,0 +1,189 @@
+"""One loaded model version: an ONNX Runtime session, its completed config and its card.
+
+The server owns the lifecycle (``load``); a ``Model`` only runs batches. ``session.run``
+is thread-safe and releases the GIL, so several batch workers may share one model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from convzoo.plugins.preprocessing import Preprocessing
+from convzoo.proto import model_config_pb2
+from convzoo.server import config as configuration
+from convzoo.server.datatypes import BY_CONFIG, Datatype
+from convzoo.server.device import DeviceRequest
+from convzoo.server.repository import ModelSource, read_labels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A configured tensor: ``dims`` exclude the batch dimension of batched models; -1 is any."""
+
+    name: str
+    datatype: Datatype
+    dims: tuple[int, ...]
+    image_input: bool = False
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Server-wide settings that shape how each model loads."""
+
+    device: DeviceRequest = DeviceRequest("auto")
+    intra_op_threads: int = 0
+    default_max_batch_size: int = 4
+    max_queue_delay_us: int = 0
+    warm_up: bool = True
+
+
+@dataclass
+class Model:
+    name: str
+    version: int
+    path: Path
+    config: model_config_pb2.ModelConfig
+    session: ort.InferenceSession
+    device: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.config.max_batch_size
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The image recipe from the model card, scaled to the model's input size if needed."""
+        recipe = Preprocessing.from_metadata(self.metadata)
+        image = next(spec for spec in self.inputs if spec.image_input)
+        crop = image.dims[1]
+        if recipe.crop_size != crop:
+            recipe = recipe.override(crop_size=crop, resize_size=round(crop * recipe.resize_size / recipe.crop_size))
+        return recipe
+
+    @property
+    def card(self) -> dict:
+        """The exporter's model card (``card`` metadata, JSON), or {}."""
+        try:
+            return json.loads(self.metadata.get("card", "{}"))
+        except json.JSONDecodeError:
+            return {}
+
+    def run(self, feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
+        """One session run. BYTES inputs are handed to ONNX Runtime as UTF-8 strings."""
+        prepared = {}
+        for spec in self.inputs:
+            array = feeds[spec.name]
+            if spec.datatype.name == "BYTES":
+                array = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array) if array.size else array
+            prepared[spec.name] = array
+        results = self.session.run(output_names, prepared)
+        return dict(zip(output_names, results))
+
+    def warm_up(self, batch_sizes: list[int]) -> None:
+        """Run zero inputs at each batch size so first requests do not pay for kernel selection."""
+        for size in batch_sizes:
+            feeds = {}
+            for spec in self.inputs:
+                shape = ([size] if self.max_batch_size > 0 else []) + [1 if d < 0 else d for d in spec.dims]
+                if spec.datatype.name == "BYTES":
+                    feeds[spec.name] = np.full(shape, b"", dtype=object)
+                else:
+                    feeds[spec.name] = np.zeros(shape, dtype=spec.datatype.dtype)
+            self.run(feeds, [spec.name for spec in self.outputs])
+
+
+def _is_image_input(entry: model_config_pb2.ModelInput, batching: bool) -> bool:
+    """FP32 [3, H, W] (NCHW or unspecified format) inputs of batched models also take encoded images."""
+    return (
+        batching
+        and entry.data_type == model_config_pb2.TYPE_FP32
+        and entry.format in (model_config_pb2.ModelInput.FORMAT_NCHW, model_config_pb2.ModelInput.FORMAT_NONE)
+        and len(entry.dims) == 3
+        and entry.dims[0] == 3
+        and entry.dims[1] > 0
+        and entry.dims[1] == entry.dims[2]
+    )
+
+
+def _session_options(options: LoadOptions) -> ort.SessionOptions:
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = options.intra_op_threads
+    session_options.inter_op_num_threads = 1
+    return session_options
+
+
+def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
+    """Create the session for one version, complete its config, check the device, warm up.
+
+    Raises ValueError/OSError with the reason the version cannot serve.
+    """
+    path = source.versions[version]
+    try:
+        session = ort.InferenceSession(str(path), _session_options(options), providers=options.device.providers())
+    except Exception as exc:  # ONNX Runtime raises its own exception types for bad models
+        raise ValueError(f"ONNX Runtime cannot load {path}: {exc}") from None
+    device = options.device.actual_device(session.get_providers())
+    completed = configuration.complete(
+        source.config,
+        configuration.session_tensors(session.get_inputs()),
+        configuration.session_tensors(session.get_outputs()),
+        default_max_batch_size=options.default_max_batch_size,
+    )
+    batching = completed.max_batch_size > 0
+    if batching and not completed.HasField("dynamic_batching"):
+        completed.dynamic_batching.max_queue_delay_microseconds = options.max_queue_delay_us
+    del completed.instance_group[:]
+    instances = sum(g.count for g in source.config.instance_group) or 1
+    group = completed.instance_group.add(name=f"{source.name}_0", count=instances)
+    if device.startswith("cuda"):
+        group.kind = model_config_pb2.ModelInstanceGroup.KIND_GPU
+        group.gpus.append(options.device.index)
+    else:
+        group.kind = model_config_pb2.ModelInstanceGroup.KIND_CPU
+    specs = []
+    for entry in completed.input:
+        datatype = BY_CONFIG[model_config_pb2.DataType.Name(entry.data_type)]
+        specs.append(TensorSpec(entry.name, datatype, tuple(entry.dims), _is_image_input(entry, batching)))
+    outputs = [
+        TensorSpec(e.name, BY_CONFIG[model_config_pb2.DataType.Name(e.data_type)], tuple(e.dims)) for e in completed.output
+    ]
+    for spec in specs + outputs:
+        if spec.datatype.dtype is None:
+            raise ValueError(f"model '{source.name}': tensor '{spec.name}' is {spec.datatype.name}, which ONNX Runtime's Python API cannot feed")
+    labels = {e.name: read_labels(source.path / e.label_filename) for e in completed.output if e.label_filename}
+    model = Model(
+        name=source.name,
+        version=version,
+        path=path,
+        config=completed,
+        session=session,
+        device=device,
+        inputs=specs,
+        outputs=outputs,
+        labels=labels,
+        metadata=dict(session.get_modelmeta().custom_metadata_map),
+    )
+    if options.warm_up:
+        # Kernel selection (cuDNN's EXHAUSTIVE search) happens per shape on CUDA; CPU needs one run.
+        served = {1, *completed.dynamic_batching.preferred_batch_size, completed.max_batch_size} - {0}
+        sizes = sorted(served) if device.startswith("cuda") else [1]
+        try:
+            model.warm_up(sizes)
+        except Exception as exc:  # a model may reject zero inputs; requests will tell
+            log.warning("warm-up of model '%s' version %d failed: %s", source.name, version, exc)
+    log.info(
+        "loaded model '%s' version %d on %s (providers: %s)", source.name, version, device, ", ".join(session.get_providers())
+    )
+    return model

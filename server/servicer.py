@@ -1,0 +1,214 @@
+"""The ``inference.GRPCInferenceService`` RPCs over the model manager."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from importlib.metadata import PackageNotFoundError, version as package_version
+from typing import Callable, Iterator
+
+import grpc
+
+from convzoo.proto import grpc_service_pb2 as pb
+from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
+from convzoo.server import classification, codec
+from convzoo.server.errors import ServingError, invalid, not_found
+from convzoo.server.manager import ModelManager, Served
+from convzoo.server.statistics import Statistics
+from convzoo.server.validation import validate
+
+log = logging.getLogger(__name__)
+SERVER_NAME = "convzoo"
+EXTENSIONS = ("classification", "model_repository", "model_configuration", "statistics")
+
+
+def _server_version() -> str:
+    try:
+        return package_version("convzoo")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """KServe v2 / Triton inference RPCs. ``ready`` is cleared while the server drains."""
+
+    def __init__(self, manager: ModelManager, statistics: Statistics):
+        self.manager = manager
+        self.statistics = statistics
+        self.ready = threading.Event()
+
+    # --- health and metadata ---
+
+    def ServerLive(self, request, context):
+        return pb.ServerLiveResponse(live=True)
+
+    def ServerReady(self, request, context):
+        return pb.ServerReadyResponse(ready=self.ready.is_set())
+
+    def ModelReady(self, request, context):
+        try:
+            self.manager.get(request.name, request.version)
+        except ServingError as error:
+            if error.code == grpc.StatusCode.UNAVAILABLE:
+                return pb.ModelReadyResponse(ready=False)
+            context.abort(error.code, error.message)
+        return pb.ModelReadyResponse(ready=True)
+
+    def ServerMetadata(self, request, context):
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=_server_version(), extensions=EXTENSIONS)
+
+    def ModelMetadata(self, request, context):
+        model = self._served(request.name, request.version, context).model
+        batch = [-1] if model.max_batch_size > 0 else []
+        versions = [str(s.version) for s in self.manager.versions(model.name) if s.served]
+        return pb.ModelMetadataResponse(
+            name=model.name,
+            versions=versions,
+            platform=model.config.platform,
+            inputs=[
+                pb.ModelMetadataResponse.TensorMetadata(name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims))
+                for s in model.inputs
+            ],
+            outputs=[
+                pb.ModelMetadataResponse.TensorMetadata(name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims))
+                for s in model.outputs
+            ],
+        )
+
+    def ModelConfig(self, request, context):
+        return pb.ModelConfigResponse(config=self._served(request.name, request.version, context).model.config)
+
+    def ModelStatistics(self, request, context):
+        if request.name and request.name not in self.manager.names():
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown model '{request.name}'")
+        return pb.ModelStatisticsResponse(model_stats=self.statistics.to_proto(request.name, request.version))
+
+    # --- inference ---
+
+    def ModelInfer(self, request, context):
+        try:
+            return self._submit(request)()
+        except ServingError as error:
+            context.abort(error.code, error.message)
+
+    def ModelStreamInfer(self, request_iterator, context) -> Iterator[pb.ModelStreamInferResponse]:
+        """Requests of a stream are validated and queued as they arrive (so they can batch
+        together); responses come back in request order. A failed request answers with
+        ``error_message`` and the stream goes on."""
+        started: queue.Queue = queue.Queue()
+
+        def read() -> None:
+            try:
+                for request in request_iterator:
+                    started.put(self._start_safely(request))
+            except Exception as exc:  # the client went away: stop reading
+                log.debug("stream reader stopped: %s", exc)
+            finally:
+                started.put(None)
+
+        threading.Thread(target=read, name="stream-reader", daemon=True).start()
+        while (finish := started.get()) is not None:
+            try:
+                yield pb.ModelStreamInferResponse(infer_response=finish())
+            except ServingError as error:
+                yield pb.ModelStreamInferResponse(error_message=error.message)
+
+    def _start_safely(self, request) -> Callable[[], pb.ModelInferResponse]:
+        try:
+            return self._submit(request)
+        except ServingError as error:
+            failure = error
+
+            def fail():
+                raise failure
+
+            return fail
+
+    def _submit(self, request: pb.ModelInferRequest) -> Callable[[], pb.ModelInferResponse]:
+        """Validate and queue a request; the returned call waits and builds the response."""
+        start = time.monotonic_ns()
+        served = self.manager.get(request.model_name, request.model_version)
+        model = served.model
+        name, version = model.name, str(model.version)
+        try:
+            valid = validate(model, request)
+            future = served.batcher.submit(valid.feeds)
+        except ServingError:
+            self.statistics.request(name, version, False, time.monotonic_ns() - start)
+            raise
+
+        def finish() -> pb.ModelInferResponse:
+            try:
+                results = future.result()
+                response = pb.ModelInferResponse(model_name=name, model_version=version, id=request.id)
+                for output in valid.outputs:
+                    array = results[output.name]
+                    if output.classification:
+                        array = classification.classify(
+                            array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
+                        )
+                    datatype, shape, raw = codec.encode(array)
+                    response.outputs.add(name=output.name, datatype=datatype, shape=shape)
+                    response.raw_output_contents.append(raw)
+            except ServingError:
+                self.statistics.request(name, version, False, time.monotonic_ns() - start)
+                raise
+            self.statistics.request(name, version, True, time.monotonic_ns() - start)
+            return response
+
+        return finish
+
+    def _served(self, name: str, version: str, context) -> Served:
+        try:
+            return self.manager.get(name, version)
+        except ServingError as error:
+            context.abort(error.code, error.message)
+
+    # --- repository ---
+
+    def RepositoryIndex(self, request, context):
+        response = pb.RepositoryIndexResponse()
+        for name, state in self.manager.index():
+            if request.ready and state.state != "READY":
+                continue
+            response.models.add(
+                name=name, version="" if state.version is None else str(state.version), state=state.state, reason=state.reason
+            )
+        return response
+
+    def RepositoryModelLoad(self, request, context):
+        self._repository_call(request, context, self.manager.load)
+        return pb.RepositoryModelLoadResponse()
+
+    def RepositoryModelUnload(self, request, context):
+        self._repository_call(request, context, self.manager.unload)
+        return pb.RepositoryModelUnloadResponse()
+
+    def _repository_call(self, request, context, action) -> None:
+        try:
+            if request.repository_name:
+                raise invalid(f"repository '{request.repository_name}' is not served; leave repository_name empty")
+            if request.parameters:
+                raise invalid(f"repository parameters {sorted(request.parameters)} are not supported")
+            try:
+                action(request.model_name)
+            except LookupError as exc:
+                raise not_found(str(exc.args[0] if exc.args else exc)) from None
+            except (ValueError, OSError) as exc:
+                raise invalid(f"failed to load model '{request.model_name}': {exc}") from None
+        except ServingError as error:
+            context.abort(error.code, error.message)
+
+    # --- not implemented ---
+
+    def _unimplemented(self, request, context):
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "convzoo does not implement shared memory, trace or log settings; send tensors in the request",
+        )
+
+    SystemSharedMemoryStatus = SystemSharedMemoryRegister = SystemSharedMemoryUnregister = _unimplemented
+    CudaSharedMemoryStatus = CudaSharedMemoryRegister = CudaSharedMemoryUnregister = _unimplemented
+    TraceSetting = LogSettings = _unimplemented

@@ -1,0 +1,151 @@
+"""Check a ModelInferRequest against the model's config and decode its tensors.
+
+Everything is checked before ONNX Runtime sees the request: input and output names,
+datatypes, ranks and dims, batch size, data length, BYTES framing, raw-vs-typed contents.
+Failures are INVALID_ARGUMENT with a message naming the tensor and the expected value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convzoo.plugins.preprocessing import decode_image, preprocess
+from convzoo.proto import grpc_service_pb2 as pb
+from convzoo.server import codec
+from convzoo.server.datatypes import DATATYPES
+from convzoo.server.errors import invalid
+from convzoo.server.model import Model, TensorSpec
+
+CLASSIFICATION = "classification"
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    """An output to return; ``classification`` > 0 asks for the top-k extension."""
+
+    name: str
+    classification: int = 0
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    feeds: dict[str, np.ndarray]
+    outputs: list[RequestedOutput]
+    batch: int
+
+
+def _expected_shape(model: Model, spec: TensorSpec) -> list[int]:
+    return ([-1] if model.max_batch_size > 0 else []) + list(spec.dims)
+
+
+def _check_shape(model: Model, spec: TensorSpec, shape: list[int]) -> None:
+    expected = _expected_shape(model, spec)
+    if any(d < 0 for d in shape):
+        raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)} with a negative dimension")
+    if len(shape) != len(expected) or any(e >= 0 and d != e for d, e in zip(shape, expected)):
+        raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)}; expected {codec.shape_text(expected)}")
+    if model.max_batch_size > 0 and not 1 <= shape[0] <= model.max_batch_size:
+        raise invalid(
+            f"input '{spec.name}' has batch size {shape[0]}; expected 1 to {model.max_batch_size} (max_batch_size)"
+        )
+
+
+def _image_shape(model: Model, spec: TensorSpec, shape: list[int]) -> int:
+    """Batch size of an encoded-image BYTES input: shape [N] or [N, 1]."""
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
+        raise invalid(f"input '{spec.name}' as encoded images has shape {codec.shape_text(shape)}; expected [-1] or [-1,1]")
+    if not 1 <= shape[0] <= model.max_batch_size:
+        raise invalid(
+            f"input '{spec.name}' has batch size {shape[0]}; expected 1 to {model.max_batch_size} (max_batch_size)"
+        )
+    return shape[0]
+
+
+def _decode_images(model: Model, spec: TensorSpec, images: np.ndarray) -> np.ndarray:
+    recipe = model.preprocessing
+    pixels = []
+    for index, data in enumerate(images.reshape(-1)):
+        try:
+            pixels.append(preprocess(decode_image(data), recipe))
+        except ValueError as exc:
+            raise invalid(f"input '{spec.name}': image {index}: {exc}") from None
+    return np.stack(pixels)
+
+
+def _input_data(request: pb.ModelInferRequest, index: int, tensor, spec: TensorSpec, datatype, shape) -> np.ndarray:
+    if request.raw_input_contents:
+        if tensor.HasField("contents"):
+            raise invalid(
+                f"input '{spec.name}' has typed contents but the request also uses raw_input_contents; send one or the other"
+            )
+        return codec.decode_raw(request.raw_input_contents[index], datatype, shape, spec.name)
+    if not tensor.HasField("contents"):
+        raise invalid(f"input '{spec.name}' has no data; expected raw_input_contents or contents")
+    return codec.decode_contents(tensor.contents, datatype, shape, spec.name)
+
+
+def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
+    """The decoded feeds and requested outputs of a request, or INVALID_ARGUMENT."""
+    specs = {spec.name: spec for spec in model.inputs}
+    names = [tensor.name for tensor in request.inputs]
+    unknown = [name for name in names if name not in specs]
+    if unknown:
+        raise invalid(f"unknown input '{unknown[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate:
+        raise invalid(f"input '{duplicate}' appears more than once")
+    missing = [name for name in specs if name not in names]
+    if missing:
+        raise invalid(f"missing input '{missing[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
+    if request.raw_input_contents and len(request.raw_input_contents) != len(request.inputs):
+        raise invalid(
+            f"request has {len(request.raw_input_contents)} raw_input_contents for {len(request.inputs)} inputs; expected one per input"
+        )
+    feeds: dict[str, np.ndarray] = {}
+    batch, batch_from = None, None
+    for index, tensor in enumerate(request.inputs):
+        spec = specs[tensor.name]
+        shape = list(tensor.shape)
+        datatype = DATATYPES.get(tensor.datatype)
+        if datatype is None:
+            raise invalid(f"input '{spec.name}' has unknown datatype '{tensor.datatype}'; expected {spec.datatype.name}")
+        if spec.image_input and datatype.name == "BYTES":
+            rows = _image_shape(model, spec, shape)
+            images = _input_data(request, index, tensor, spec, datatype, shape)
+            array = _decode_images(model, spec, images)
+        else:
+            if datatype is not spec.datatype:
+                also = " (or BYTES encoded images)" if spec.image_input else ""
+                raise invalid(f"input '{spec.name}' has datatype {datatype.name}; expected {spec.datatype.name}{also}")
+            _check_shape(model, spec, shape)
+            array = _input_data(request, index, tensor, spec, datatype, shape)
+            rows = shape[0] if model.max_batch_size > 0 else 1
+        if batch is not None and rows != batch:
+            raise invalid(f"input '{spec.name}' has batch size {rows}; expected {batch} like input '{batch_from}'")
+        batch, batch_from = rows, spec.name
+        feeds[spec.name] = array
+    return ValidRequest(feeds, requested_outputs(model, request), batch or 1)
+
+
+def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[RequestedOutput]:
+    """The outputs asked for, in order (all of the model's when none are named)."""
+    specs = {spec.name: spec for spec in model.outputs}
+    if not request.outputs:
+        return [RequestedOutput(name) for name in specs]
+    result = []
+    for output in request.outputs:
+        if output.name not in specs:
+            raise invalid(f"unknown output '{output.name}' for model '{model.name}'; expected one of: {', '.join(specs)}")
+        k = 0
+        if CLASSIFICATION in output.parameters:
+            parameter = output.parameters[CLASSIFICATION]
+            kind = parameter.WhichOneof("parameter_choice")
+            k = getattr(parameter, kind) if kind in ("int64_param", "uint64_param") else 0
+            if k <= 0:
+                raise invalid(f"output '{output.name}': parameter 'classification' must be an integer > 0, got {kind}={getattr(parameter, kind) if kind else 'nothing'}")
+            if specs[output.name].datatype.name in ("BYTES", "BOOL"):
+                raise invalid(f"output '{output.name}' is {specs[output.name].datatype.name}; classification needs a numeric output")
+        result.append(RequestedOutput(output.name, k))
+    return result

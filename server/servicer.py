@@ -22,6 +22,8 @@ from convzoo.server.validation import validate
 log = logging.getLogger(__name__)
 SERVER_NAME = "convzoo"
 EXTENSIONS = ("classification", "model_repository", "model_configuration", "statistics")
+# tritonclient always sends unload_dependents; convzoo has no ensembles, so no dependents.
+HARMLESS_REPOSITORY_PARAMETERS = {"unload_dependents"}
 
 
 def _server_version() -> str:
@@ -190,8 +192,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             if request.repository_name:
                 raise invalid(f"repository '{request.repository_name}' is not served; leave repository_name empty")
-            if request.parameters:
-                raise invalid(f"repository parameters {sorted(request.parameters)} are not supported")
+            unsupported = sorted(set(request.parameters) - HARMLESS_REPOSITORY_PARAMETERS)
+            if unsupported:
+                raise invalid(f"repository parameters {unsupported} are not supported")
             try:
                 action(request.model_name)
             except LookupError as exc:

@@ -1,0 +1,62 @@
+"""The model card an exported ONNX file carries in its ``metadata_props``.
+
+Two keys: ``card`` (JSON: arch, activation, num_classes, input_size, weights {source,
+sha256, ...}, params, macs, parity {...}, versions {...}, precision, opset) and
+``preprocessing`` (JSON of :class:`convzoo.plugins.preprocessing.Preprocessing`).
+Reading needs only ``onnx`` (no torch); an ONNX Runtime session's
+``get_modelmeta().custom_metadata_map`` gives the same strings to :func:`card_from_metadata`.
+"""
+
+from __future__ import annotations
+
+import json
+from os import PathLike
+
+CARD_KEY = "card"
+PREPROCESSING_KEY = "preprocessing"
+
+
+def attach_metadata(model, card: dict, preprocessing: dict) -> None:
+    """Write ``card`` and ``preprocessing`` (as JSON) into an ``onnx.ModelProto``."""
+    entries = {CARD_KEY: json.dumps(card, sort_keys=True), PREPROCESSING_KEY: json.dumps(preprocessing)}
+    kept = [p for p in model.metadata_props if p.key not in entries]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in entries.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def read_metadata(path: str | PathLike) -> dict[str, str]:
+    """All ``metadata_props`` of an ONNX file, as strings."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def card_from_metadata(metadata: dict[str, str]) -> dict:
+    """The card from a metadata map; ``{}`` when the model has none."""
+    text = metadata.get(CARD_KEY)
+    return json.loads(text) if text else {}
+
+
+def read_card(path: str | PathLike) -> dict:
+    """The card of an ONNX file exported by convzoo (``{}`` for other models)."""
+    return card_from_metadata(read_metadata(path))
+
+
+def versions() -> dict[str, str]:
+    """Versions of the exporting toolchain, for the card."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import onnx
+    import onnxruntime
+    import torch
+
+    try:
+        convzoo = version("convzoo")
+    except PackageNotFoundError:
+        convzoo = "unknown"
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "convzoo": convzoo}

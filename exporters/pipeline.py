@@ -1,0 +1,97 @@
+"""``convzoo export``: architecture + variant + weights -> verified ONNX in a model repository.
+
+Order matters: every cheap check (arch, activation, name, version, existing version,
+weights) runs before the expensive export, and nothing reaches the repository unless
+the ONNX model passed ``onnx.checker`` and parity with PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+import torch
+
+from convzoo.plugins.preprocessing import TORCHVISION_DEFAULT
+
+from .activations import DEFAULT_ACTIVATION, get_activation
+from .card import attach_metadata, versions
+from .onnx_export import DEFAULT_OPSET, export_onnx
+from .parity import ParityReport, compare, onnxruntime_logits, parity_inputs, torch_logits
+from .registry import get_architecture
+from .repository import CONFIG_FILE, DEFAULT_MAX_BATCH_SIZE, LABELS_FILE, Staging, config_pbtxt, labels_txt, validate_target
+from .summary import Summary, summarize
+from .weights import apply_weights, resolve_weights
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    card: dict
+    summary: Summary
+    parity: ParityReport
+    preprocessing: dict = field(default_factory=dict)
+
+
+class ParityError(ValueError):
+    """The ONNX model disagrees with PyTorch beyond the tolerance; nothing was written."""
+
+
+def default_name(arch: str, activation: str) -> str:
+    """``resnet50`` for the default variant, ``resnet50_elu`` for another."""
+    return arch if activation == DEFAULT_ACTIVATION else f"{arch}_{activation}"
+
+
+def export_model(arch: str, repository: str | Path, *, activation: str = DEFAULT_ACTIVATION,
+                 weights: str = "random", num_classes: int = 1000, input_size: int = 224,
+                 opset: int = DEFAULT_OPSET, seed: int = 0, name: str | None = None, version: int = 1,
+                 force: bool = False, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+                 progress: bool = True) -> ExportResult:
+    """Export one model into ``repository`` and return where it went, its card and parity."""
+    spec = get_architecture(arch)
+    variant = get_activation(activation)
+    summary = summarize(arch, activation, num_classes, input_size)  # also validates sizes
+    if max_batch_size < 1:
+        raise ValueError(f"--max-batch-size must be positive, got {max_batch_size}")
+    repository = Path(repository)
+    name = name or default_name(arch, activation)
+    validate_target(repository, name, version, force)
+    source = resolve_weights(weights, spec, seed, progress)
+    if source.pretrained is not None and num_classes != 1000:
+        raise ValueError(f"{source.source} weights have a 1000-class head; drop --num-classes or use a .pth")
+
+    torch.manual_seed(seed)
+    model = spec.build(num_classes, variant)
+    if source.state_dict is not None:
+        apply_weights(model, source.state_dict, f"{arch} ({activation}, {num_classes} classes)")
+    model.eval()
+
+    with Staging(repository, name, version) as staging:
+        proto = export_onnx(model, input_size, opset)
+        inputs = parity_inputs(input_size)
+        parity = compare(torch_logits(model, inputs), onnxruntime_logits(proto.SerializeToString(), inputs))
+        if not parity.passed:
+            raise ParityError(f"ONNX Runtime disagrees with PyTorch, not written: {parity.reason}")
+        resize = source.pretrained.resize_size if source.pretrained else TORCHVISION_DEFAULT.resize_size
+        preprocessing = TORCHVISION_DEFAULT.override(crop_size=input_size,
+                                                     resize_size=round(input_size * resize / 224)).to_dict()
+        card = {
+            "arch": arch,
+            "activation": variant.describe(),
+            "num_classes": num_classes,
+            "input_size": input_size,
+            "weights": source.describe(),
+            "params": summary.params,
+            "macs": summary.macs,
+            "parity": parity.to_dict(),
+            "versions": versions(),
+            "precision": "fp32",
+            "opset": opset,
+        }
+        attach_metadata(proto, card, preprocessing)
+        onnx.save_model(proto, staging.model_path)
+        staging.write_text(CONFIG_FILE, config_pbtxt(name, input_size, num_classes, max_batch_size))
+        staging.write_text(LABELS_FILE, labels_txt(num_classes))
+        path = staging.install(force)
+    return ExportResult(path, card, summary, parity, preprocessing)

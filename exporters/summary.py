@@ -1,0 +1,64 @@
+"""``convzoo summary``: per-layer kind, output shape, parameters and MACs, with totals.
+
+Everything is computed from formulas (see :mod:`convzoo.exporters.layers`), not by
+running the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .activations import DEFAULT_ACTIVATION, get_activation
+from .layers import Layer
+from .registry import get_architecture
+
+
+@dataclass(frozen=True)
+class Summary:
+    arch: str
+    activation: str
+    num_classes: int
+    input_size: int
+    layers: tuple[Layer, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {
+            "arch": self.arch,
+            "activation": self.activation,
+            "num_classes": self.num_classes,
+            "input_size": self.input_size,
+            "layers": [asdict(layer) | {"output_shape": list(layer.output_shape)} for layer in self.layers],
+            "params": self.params,
+            "macs": self.macs,
+        }
+
+    def format(self) -> str:
+        """A text table, one row per layer, then the totals."""
+        header = ("layer", "kind", "output shape", "params", "MACs")
+        rows = [(l.name, l.kind, "x".join(map(str, l.output_shape)), f"{l.params:,}", f"{l.macs:,}")
+                for l in self.layers]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+        line = "  ".join
+        out = [line(h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+        out += [line(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+        out.append(f"{self.arch} ({self.activation}, {self.num_classes} classes, {self.input_size}x{self.input_size}): "
+                   f"{self.params:,} params, {self.macs / 1e9:.3f} GMACs")
+        return "\n".join(out)
+
+
+def summarize(arch: str, activation: str = DEFAULT_ACTIVATION, num_classes: int = 1000,
+              input_size: int = 224) -> Summary:
+    """The analytic summary of ``arch`` with the given variant, head and input size."""
+    if num_classes < 1:
+        raise ValueError(f"--num-classes must be positive, got {num_classes}")
+    spec = get_architecture(arch)
+    layers = spec.describe(num_classes, get_activation(activation), input_size)
+    return Summary(arch, activation, num_classes, input_size, tuple(layers))

@@ -185,19 +185,28 @@ class ServerProcess:
     port: int = 0
     metrics_port: int = 0
     log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+    def wait(self, timeout: float = 30) -> int:
+        """Wait for the process to exit and its log to be read to the end; the exit code."""
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait()
+            code = self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout)
+        return code
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM (graceful drain), then the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
 
 
 def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerProcess:
@@ -220,7 +229,8 @@ def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerPro
                 ready.set()
         ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    server.reader = threading.Thread(target=read, daemon=True)
+    server.reader.start()
     deadline = time.monotonic() + timeout
     while not ready.wait(0.1):
         if time.monotonic() > deadline:

@@ -29,7 +29,7 @@ class Batch:
     seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if self.logits.ndim != 2 or len(self.logits) != len(self.labels) != len(self.sample_ids):
+        if self.logits.ndim != 2 or not len(self.logits) == len(self.labels) == len(self.sample_ids):
             raise ValueError("a batch needs logits [B, C] with B labels and B sample ids")
 
 

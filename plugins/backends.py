@@ -35,6 +35,22 @@ def read_card(metadata: dict[str, str]) -> dict:
         raise ValueError(f"the model's 'card' metadata is not JSON: {exc}") from exc
 
 
+def recipe_for_input(recipe: Preprocessing, shape) -> Preprocessing:
+    """``recipe`` scaled to a model input ``[.., 3, H, W]`` whose static crop differs (keeping resize/crop)."""
+    crop = shape[-1] if shape and isinstance(shape[-1], int) and shape[-1] > 0 else recipe.crop_size
+    if crop == recipe.crop_size:
+        return recipe
+    return recipe.override(crop_size=crop, resize_size=round(crop * recipe.resize_size / recipe.crop_size))
+
+
+def joined_logits(parts: list[np.ndarray], rows: int) -> np.ndarray:
+    """The outputs of consecutive sub-batches as one ``[rows, classes]`` array."""
+    logits = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if logits.ndim != 2 or len(logits) != rows:
+        raise ValueError(f"the model's first output has shape {logits.shape}; expected [{rows}, classes]")
+    return logits
+
+
 def onnx_providers(device: str) -> list[str]:
     """Execution providers to ask ONNX Runtime for (what it really uses comes from the session)."""
     import onnxruntime as ort
@@ -65,7 +81,7 @@ class OnnxBackend:
         batch = model_input.shape[0] if model_input.shape else None
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
         metadata = self.session.get_modelmeta().custom_metadata_map
-        self.preprocessing = Preprocessing.from_metadata(metadata)
+        self.preprocessing = recipe_for_input(Preprocessing.from_metadata(metadata), model_input.shape)
         self.model = {
             "name": self.path.parent.parent.name if self.path.name == "model.onnx" else self.path.stem,
             "source": str(self.path),
@@ -82,7 +98,40 @@ class OnnxBackend:
         step = self.fixed_batch or len(images)
         parts = [self.session.run([self.output_name], {self.input_name: images[i:i + step]})[0]
                  for i in range(0, len(images), step)]
-        logits = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if logits.ndim != 2 or len(logits) != len(images):
-            raise ValueError(f"the model's first output has shape {logits.shape}; expected [N, classes]")
-        return logits
+        return joined_logits(parts, len(images))
+
+
+class GrpcBackend:
+    """Any KServe v2 / Triton gRPC endpoint via ModelInfer (first input, first output).
+
+    Batches larger than the model's ``max_batch_size`` are split. The recipe and card come
+    from the model config's ``parameters`` (``preprocessing``, ``card``) where the server
+    offers them; otherwise torchvision's recipe scaled to the model's input size.
+    """
+
+    def __init__(self, url: str, model: str, version: str = "") -> None:
+        from convzoo.server.client import InferenceClient
+
+        self.client = InferenceClient(url)
+        self.name, self.version = model, version
+        metadata = self.client.model_metadata(model, version)
+        config = self.client.model_config(model, version)
+        parameters = {key: value.string_value for key, value in config.parameters.items()}
+        self.input_name = metadata.inputs[0].name
+        self.output_name = metadata.outputs[0].name
+        self.max_batch = config.max_batch_size
+        self.preprocessing = recipe_for_input(Preprocessing.from_metadata(parameters), list(metadata.inputs[0].shape))
+        self.model = {"name": model, "source": f"grpc://{url}/{model}", "version": version, "card": read_card(parameters)}
+        server = self.client.server_metadata()
+        self.runtime = {"backend": "kserve-grpc", "server": url, "server_name": server.name,
+                        "server_version": server.version, "providers": [parameters.get("device", "remote")]}
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        step = self.max_batch if self.max_batch > 0 else len(images)
+        parts = [self.client.infer(self.name, images[i:i + step], version=self.version,
+                                   input_name=self.input_name, output_name=self.output_name)
+                 for i in range(0, len(images), step)]
+        return joined_logits(parts, len(images))
+
+    def close(self) -> None:
+        self.client.close()

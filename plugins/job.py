@@ -16,23 +16,22 @@ def checkpoint_path(output: Path) -> Path:
 
 def _backend(args):
     if args.server:
-        from convzoo.plugins.grpc_backend import GrpcBackend
+        from convzoo.plugins.backends import GrpcBackend
 
         return GrpcBackend(args.server, args.model, args.model_version)
-    if args.remote:
-        raise ValueError("--remote needs --server")
     from convzoo.plugins.backends import OnnxBackend
 
     return OnnxBackend(args.model, device=args.device)
 
 
-def _progress_bar(total: int, enabled: bool):
+def _progress_bar(total: int | None, enabled: bool):
     """A tqdm bar fed from ``Progress`` updates (images/s and running top-1)."""
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="img", disable=not enabled, dynamic_ncols=True)
 
     def update(progress: Progress) -> None:
+        bar.total = progress.total
         bar.update(progress.done - bar.n)
         bar.set_postfix(top1=f"{progress.running_top1:.2f}%", refresh=False)
 
@@ -44,7 +43,9 @@ def from_args(args) -> dict:
     if args.remote:
         from convzoo.plugins.remote import evaluate_remote
 
-        result = evaluate_remote(args)
+        bar, update = _progress_bar(None, not args.no_progress)
+        with bar:
+            result = evaluate_remote(args, update)
     else:
         if args.resume and not args.output:
             raise ValueError("--resume needs --output (the checkpoint lives next to the report)")

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from convzoo.plugins.datasets import Sample
-from convzoo.plugins.preprocessing import DEFAULT_MAX_PIXELS, Preprocessing, decode_image
+from convzoo.plugins.preprocessing import Preprocessing, decode_image
 
 ON_ERROR = ("fail", "skip")
 
@@ -40,8 +40,7 @@ class LoadedBatch:
 
 
 def _load(sample: Sample, recipe: Preprocessing, draft: bool) -> np.ndarray:
-    image = decode_image(sample.path, max_pixels=DEFAULT_MAX_PIXELS, draft=recipe.resize_size if draft else None)
-    return recipe(image)
+    return recipe(decode_image(sample.path, draft=recipe.resize_size if draft else None))
 
 
 def _load_batch(samples: Sequence[Sample], start: int, recipe: Preprocessing, draft: bool, on_error: str) -> LoadedBatch:

@@ -17,9 +17,9 @@ from importlib.resources import files
 from pathlib import Path
 
 PROTO_DIR = Path(__file__).resolve().parent
-PROTOS = ("model_config.proto", "grpc_service.proto")
+PROTOS = ("model_config.proto", "grpc_service.proto", "evaluation.proto")
 # The protos that declare services: only these get a ``_pb2_grpc.py``.
-SERVICE_PROTOS = ("grpc_service.proto",)
+SERVICE_PROTOS = ("grpc_service.proto", "evaluation.proto")
 VIRTUAL_DIR = "convzoo/proto"
 
 

@@ -77,22 +77,11 @@ def shuffled_ids(seed: int = 0) -> dict[int, str]:
     return {n + 1: wnids[i] for n, i in enumerate(order)}
 
 
-def convzoo(*argv: str) -> int:
-    """``convzoo`` with only this room's subcommands (other rooms' may not be installed yet)."""
-    import argparse
+def convzoo(*argv) -> int:
+    """Run the ``convzoo`` console command in this process; returns its exit code."""
+    from convzoo.plugins.commands import main
 
-    from convzoo.plugins import cli, commands
-
-    parser = argparse.ArgumentParser(prog="convzoo")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for register in (cli.register_eval, cli.register_compare, cli.register_plugins):
-        register(subparsers)
-    args = parser.parse_args([str(a) for a in argv])
-    try:
-        return int(args.func(args) or 0)
-    except commands.USER_ERRORS as exc:
-        print(f"convzoo {args.command}: error: {exc}", file=__import__("sys").stderr)
-        return 1
+    return main([str(a) for a in argv])
 
 
 # (label position, drawn position): 6 of 10 right at top-1, 9 of 10 within the top five.

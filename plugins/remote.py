@@ -1,0 +1,47 @@
+"""``convzoo eval --server H:P --model NAME --remote``: the evaluation runs inside a convzoo server.
+
+``--data`` names a dataset the server registered (``convzoo serve --dataset NAME=PATH``). The
+client streams progress into the bar and receives the report; Ctrl-C cancels the call, which
+stops the work on the server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from convzoo.plugins.evaluate import Progress
+
+LOCAL_ONLY = ("resume", "predictions", "draft", "resize_size", "crop_size", "interpolation")
+
+
+def evaluate_remote(args, on_progress=None) -> dict:
+    """Run the evaluation ``args`` describe on the server; return its report."""
+    from convzoo.proto import evaluation_pb2 as pb
+    from convzoo.proto import evaluation_pb2_grpc as pb_grpc
+
+    if not args.server:
+        raise ValueError("--remote needs --server")
+    local = [f"--{name.replace('_', '-')}" for name in LOCAL_ONLY if getattr(args, name, None)]
+    if local or args.format != "auto":
+        raise ValueError(f"{', '.join(local + (['--format'] if args.format != 'auto' else []))} "
+                         "cannot be used with --remote (the server owns the data)")
+    request = pb.EvaluateRequest(model_name=args.model, model_version=args.model_version, dataset=args.data,
+                                 plugins=args.plugins, limit=args.limit or 0, batch_size=args.batch_size,
+                                 on_error=args.on_error)
+    with grpc.insecure_channel(args.server) as channel:
+        call = pb_grpc.EvaluationStub(channel).Evaluate(request)
+        try:
+            for response in call:
+                if response.HasField("report_json"):
+                    return json.loads(response.report_json)
+                if on_progress:
+                    p = response.progress
+                    on_progress(Progress(p.done, p.total, p.evaluated, p.running_top1, p.images_per_second))
+        except grpc.RpcError as error:
+            raise OSError(f"server evaluation failed: {error.code().name}: {error.details()}") from None
+        except KeyboardInterrupt:
+            call.cancel()
+            raise
+    raise OSError("the server ended the evaluation without a report")

@@ -1,0 +1,149 @@
+"""The ``convzoo.evaluation.Evaluation`` gRPC service: evaluations run inside the server.
+
+Registered through the ``convzoo.services`` hook: ``--dataset NAME=PATH`` (repeatable) on
+``convzoo serve`` names the datasets clients may evaluate on; a client names a dataset, never
+a path, and reports show the dataset's name, not where it lives. ``Evaluate`` runs the same
+loop as ``convzoo eval`` (``convzoo.plugins.evaluate``) against a loaded model through its
+request queue, streams progress, and ends with the report. Cancelling the call stops the work
+at the next batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import queue
+import threading
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from convzoo.plugins import registry, report
+from convzoo.plugins.datasets import Dataset, open_dataset
+from convzoo.plugins.evaluate import Cancelled, Progress, Settings, run
+from convzoo.plugins.loader import ON_ERROR
+from convzoo.proto import evaluation_pb2 as pb
+from convzoo.proto import evaluation_pb2_grpc as pb_grpc
+from convzoo.server.errors import ServingError
+from convzoo.server.manager import ModelManager, Served
+from convzoo.server.services import ExtraService
+
+log = logging.getLogger(__name__)
+SERVICE = pb.DESCRIPTOR.services_by_name["Evaluation"].full_name
+DEFAULT_BATCH_SIZE = 32
+DECODE_WORKERS = 4
+
+
+def parse_dataset(text: str) -> tuple[str, Path]:
+    """``NAME=PATH`` of a ``--dataset`` flag."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, Path(path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", action="append", type=parse_dataset, default=[], metavar="NAME=PATH",
+                        help="register a dataset (any layout `convzoo eval` reads) for server-side evaluation")
+
+
+def create(args: argparse.Namespace, manager: ModelManager) -> ExtraService:
+    """Open the registered datasets (a bad one stops the server from starting) and build the service."""
+    datasets: dict[str, Dataset] = {}
+    for name, path in args.dataset:
+        if name in datasets:
+            raise ValueError(f"--dataset {name} is given twice")
+        datasets[name] = open_dataset(path)
+    servicer = EvaluationServicer(manager, datasets)
+    return ExtraService(SERVICE, lambda server: pb_grpc.add_EvaluationServicer_to_server(servicer, server))
+
+
+class ServedBackend:
+    """A loaded model as an evaluation backend: batches go through its request queue."""
+
+    def __init__(self, served: Served) -> None:
+        model = served.model
+        self.batcher = served.batcher
+        self.input_name, self.output_name = model.inputs[0].name, model.outputs[0].name
+        self.max_batch = model.max_batch_size
+        self.preprocessing = model.preprocessing
+        self.model = {"name": model.name, "version": str(model.version), "source": "convzoo server", "card": model.card}
+        self.runtime = {"backend": "onnxruntime (convzoo server)", "providers": model.session.get_providers(),
+                        "device": model.device}
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        step = self.max_batch if self.max_batch > 0 else len(images)
+        futures = [self.batcher.submit({self.input_name: images[i:i + step]}) for i in range(0, len(images), step)]
+        parts = [future.result()[self.output_name] for future in futures]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+class EvaluationServicer(pb_grpc.EvaluationServicer):
+    def __init__(self, manager: ModelManager, datasets: dict[str, Dataset]) -> None:
+        self.manager = manager
+        self.datasets = datasets
+
+    def ListPlugins(self, request, context):
+        return pb.ListPluginsResponse(plugins=[pb.Plugin(**row) for row in registry.describe()])
+
+    def ListDatasets(self, request, context):
+        return pb.ListDatasetsResponse(datasets=[
+            pb.Dataset(name=name, layout=d.layout, size=len(d.samples), classes=len({s.label for s in d.samples}))
+            for name, d in sorted(self.datasets.items())])
+
+    def Evaluate(self, request, context):
+        try:
+            job = self._job(request)
+        except ServingError as error:
+            context.abort(error.code, error.message)
+        except (ValueError, LookupError) as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error.args[0] if error.args else error))
+        events: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+        context.add_callback(cancel.set)
+        threading.Thread(target=job, args=(events, cancel), name="evaluation", daemon=True).start()
+        try:
+            while True:
+                kind, payload = events.get()
+                if kind == "progress":
+                    yield pb.EvaluateResponse(progress=pb.Progress(**vars(payload)))
+                elif kind == "report":
+                    yield pb.EvaluateResponse(report_json=json.dumps(payload))
+                    return
+                else:
+                    context.abort(*payload)
+        finally:
+            cancel.set()
+
+    def _job(self, request):
+        """Validate the request; return the function that runs it, feeding an event queue."""
+        if request.dataset not in self.datasets:
+            raise LookupError(f"unknown dataset {request.dataset!r}; registered: {', '.join(sorted(self.datasets)) or 'none'}")
+        if request.on_error and request.on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}")
+        dataset = self.datasets[request.dataset]
+        backend = ServedBackend(self.manager.get(request.model_name, request.model_version))
+        plugins = registry.from_spec(request.plugins or registry.DEFAULT_SPEC)
+        settings = Settings(batch_size=request.batch_size or DEFAULT_BATCH_SIZE, limit=request.limit or None,
+                            workers=DECODE_WORKERS, on_error=request.on_error or "skip")
+
+        def work(events: queue.Queue, cancel: threading.Event) -> None:
+            try:
+                outcome = run(dataset, backend, plugins, settings, cancel=cancel,
+                              on_progress=lambda p: events.put(("progress", p)))
+                entry = {**report.dataset_entry(dataset, outcome), "root": request.dataset}
+                events.put(("report", report.build(backend.model, backend.runtime, entry,
+                                                   backend.preprocessing, settings, outcome)))
+            except Cancelled:
+                events.put(("error", (grpc.StatusCode.CANCELLED, "evaluation cancelled")))
+            except ServingError as error:
+                events.put(("error", (error.code, error.message)))
+            except (ValueError, LookupError, OSError) as error:
+                events.put(("error", (grpc.StatusCode.FAILED_PRECONDITION, str(error))))
+            except Exception as error:  # a bug: log it, and the client still gets an answer
+                log.exception("evaluation of %s on %s failed", request.model_name, request.dataset)
+                events.put(("error", (grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")))
+
+        return work

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ class Model:
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
 
-    @property
+    @cached_property
     def preprocessing(self) -> Preprocessing:
         """The image recipe from the model card, scaled to the model's input size if needed."""
         recipe = Preprocessing.from_metadata(self.metadata)

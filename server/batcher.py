@@ -78,6 +78,7 @@ class Batcher:
                     f"({self.max_queue_size} requests waiting); retry later"
                 )
             self._queue.append(pending)
+            self.statistics.queued(self.model.name, str(self.model.version), 1)
             self._cond.notify()
         return pending.future
 
@@ -105,6 +106,7 @@ class Batcher:
                 self._cond.wait(remaining / 1e9)
             for pending in group:
                 self._queue.remove(pending)
+            self.statistics.queued(self.model.name, str(self.model.version), -len(group))
             return group
 
     def _compatible(self) -> list[Pending]:

@@ -45,6 +45,7 @@ class ModelCounters:
     compute_output: Duration = field(default_factory=Duration)
     inference_count: int = 0
     execution_count: int = 0
+    pending: int = 0
     last_inference_ms: int = 0
     batches: dict[int, BatchDurations] = field(default_factory=lambda: defaultdict(BatchDurations))
 
@@ -63,6 +64,11 @@ class Statistics:
             (counters.success if ok else counters.fail).add(ns)
             if ok:
                 counters.last_inference_ms = time.time_ns() // 1_000_000
+
+    def queued(self, name: str, version: str, change: int) -> None:
+        """Requests entered (+) or left (-) the queue of a model version."""
+        with self._lock:
+            self._models[(name, version)].pending += change
 
     def execution(
         self, name: str, version: str, requests: list[tuple[int, int]], input_ns: int, infer_ns: int, output_ns: int
@@ -135,6 +141,7 @@ class Statistics:
             "input_us": CounterMetricFamily("nv_inference_compute_input_duration_us", "Batch assembly time", labels=labels),
             "infer_us": CounterMetricFamily("nv_inference_compute_infer_duration_us", "Session run time", labels=labels),
             "output_us": CounterMetricFamily("nv_inference_compute_output_duration_us", "Output split time", labels=labels),
+            "pending": GaugeMetricFamily("nv_inference_pending_request_count", "Requests waiting in the queue", labels=labels),
             "last": GaugeMetricFamily("convzoo_last_inference_timestamp_ms", "Time of the last success", labels=labels),
         }
         with self._lock:
@@ -149,5 +156,6 @@ class Statistics:
                 families["input_us"].add_metric(key, c.compute_input.ns / 1000)
                 families["infer_us"].add_metric(key, c.compute_infer.ns / 1000)
                 families["output_us"].add_metric(key, c.compute_output.ns / 1000)
+                families["pending"].add_metric(key, c.pending)
                 families["last"].add_metric(key, c.last_inference_ms)
         yield from families.values()

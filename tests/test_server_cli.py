@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import grpc
 import numpy as np
@@ -123,7 +124,11 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository):
 
     thread = threading.Thread(target=in_flight)
     thread.start()
-    time.sleep(0.5)
+    pending = 'nv_inference_pending_request_count{model="slow",version="1"} 1.0'
+    deadline = time.monotonic() + 10
+    while pending not in urllib.request.urlopen(f"http://127.0.0.1:{process.metrics_port}/metrics", timeout=5).read().decode():
+        assert time.monotonic() < deadline, "the request never reached the queue"
+        time.sleep(0.05)
     process.process.send_signal(signal.SIGTERM)
     thread.join(30)
     assert process.wait(30) == 0

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convzoo.plugins.preprocessing import Preprocessing
+from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
 
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_RECIPE = "torchvision default (the model publishes none)"
 
 
 def file_sha256(path: Path) -> str:
@@ -92,6 +93,7 @@ class OnnxBackend:
             "backend": "onnxruntime",
             "onnxruntime": ort.__version__,
             "providers": self.session.get_providers(),
+            "preprocessing_from": "model metadata" if METADATA_KEY in metadata else DEFAULT_RECIPE,
         }
 
     def infer(self, images: np.ndarray) -> np.ndarray:
@@ -124,7 +126,8 @@ class GrpcBackend:
         self.model = {"name": model, "source": f"grpc://{url}/{model}", "version": version, "card": read_card(parameters)}
         server = self.client.server_metadata()
         self.runtime = {"backend": "kserve-grpc", "server": url, "server_name": server.name,
-                        "server_version": server.version, "providers": [parameters.get("device", "remote")]}
+                        "server_version": server.version, "providers": ["remote"],
+                        "preprocessing_from": "model config parameters" if METADATA_KEY in parameters else DEFAULT_RECIPE}
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.max_batch > 0 else len(images)

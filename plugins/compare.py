@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from convzoo.plugins import atomic
+from convzoo.plugins.report import variant
 
 COLUMNS = ("model", "arch / variant", "params (M)", "GMACs", "top-1 %", "top-5 %", "images/s", "p50 ms", "provider")
 
@@ -34,12 +35,11 @@ def row(report: dict) -> dict:
     metrics = report["metrics"]
     latency = metrics.get("latency") or {}
     macs = card.get("macs")
-    variant = card.get("activation") or card.get("variant")
     providers = (report.get("runtime") or {}).get("providers") or []
     return {
         "model": model.get("name", "?"),
         "arch": card.get("arch"),
-        "variant": variant,
+        "variant": variant(card) or None,
         "params": card.get("params"),
         "gmacs": macs / 1e9 if macs else None,
         "top1": metrics.get("top1"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from convzoo.plugins import registry, report
+from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.datasets import open_dataset
 from convzoo.plugins.evaluate import Progress, Settings, run
 
@@ -51,8 +53,14 @@ def from_args(args) -> dict:
             raise ValueError("--resume needs --output (the checkpoint lives next to the report)")
         backend = _backend(args)
         dataset = open_dataset(args.data, args.format)
-        recipe = backend.preprocessing.override(
-            resize_size=args.resize_size, crop_size=args.crop_size, interpolation=args.interpolation)
+        overrides = {"resize_size": args.resize_size, "crop_size": args.crop_size, "interpolation": args.interpolation}
+        recipe = backend.preprocessing.override(**overrides)
+        if any(v is not None for v in overrides.values()):
+            backend.runtime["preprocessing_from"] += ", overridden by flags"
+        elif backend.runtime["preprocessing_from"] == DEFAULT_RECIPE:
+            print(f"convzoo eval: warning: {backend.model['name']} publishes no preprocessing; using torchvision's "
+                  "(resize 256, crop 224 scaled to its input); set --resize-size/--crop-size if it differs",
+                  file=sys.stderr)
         settings = Settings(args.batch_size, args.limit, args.workers, args.on_error, args.draft)
         plugins = registry.from_spec(args.plugins)
         checkpoint = checkpoint_path(args.output) if args.output else None

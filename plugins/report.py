@@ -59,6 +59,15 @@ def dataset_entry(dataset: Dataset, outcome: Outcome) -> dict:
     return {**dataset.describe(), "used": outcome.total}
 
 
+def variant(card: dict) -> str:
+    """The card's activation variant as text: ``relu``, ``leaky_relu(slope=0.1)``; '' if none."""
+    activation = card.get("activation") or card.get("variant") or ""
+    if isinstance(activation, dict):
+        options = ", ".join(f"{k}={v}" for k, v in activation.items() if k != "name")
+        return f"{activation.get('name', '')}({options})" if options else str(activation.get("name", ""))
+    return str(activation)
+
+
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -71,7 +80,7 @@ def markdown(report: dict) -> str:
         f"# Evaluation of {model.get('name', '?')}",
         "",
         f"- model: `{model.get('source', '')}`"
-        + (f" ({card.get('arch')}, {card.get('activation', card.get('variant', ''))})" if card.get("arch") else ""),
+        + (f" ({card.get('arch')}, {variant(card)})" if card.get("arch") else ""),
         f"- dataset: `{dataset['root']}` ({dataset['layout']}, labels from {dataset['labels_from']}), "
         f"{report['count']} of {dataset['used']} images evaluated, {report['skipped']['count']} skipped",
         f"- runtime: {report['runtime'].get('backend')} on {', '.join(report['runtime'].get('providers', []))}",

@@ -21,9 +21,11 @@ import grpc
 import numpy as np
 
 from convzoo.plugins import registry, report
+from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.datasets import Dataset, open_dataset
 from convzoo.plugins.evaluate import Cancelled, Progress, Settings, run
 from convzoo.plugins.loader import ON_ERROR
+from convzoo.plugins.preprocessing import METADATA_KEY
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server.errors import ServingError
@@ -71,7 +73,8 @@ class ServedBackend:
         self.preprocessing = model.preprocessing
         self.model = {"name": model.name, "version": str(model.version), "source": "convzoo server", "card": model.card}
         self.runtime = {"backend": "onnxruntime (convzoo server)", "providers": model.session.get_providers(),
-                        "device": model.device}
+                        "device": model.device,
+                        "preprocessing_from": "model metadata" if METADATA_KEY in model.metadata else DEFAULT_RECIPE}
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.max_batch > 0 else len(images)

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from convzoo.plugins import registry
+from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server import evaluation_service
@@ -60,6 +61,9 @@ def test_same_metrics_in_process_over_grpc_and_inside_the_server(server):
     assert local["skipped"] == remote_infer["skipped"] == inside["skipped"]
     assert local["preprocessing"] == remote_infer["preprocessing"] == inside["preprocessing"]
     assert remote_infer["runtime"]["backend"] == "kserve-grpc"
+    # The KServe protocol carries no recipe: the torchvision default, scaled to the input, agrees here.
+    assert remote_infer["runtime"]["preprocessing_from"] == DEFAULT_RECIPE
+    assert local["runtime"]["preprocessing_from"] == inside["runtime"]["preprocessing_from"] == "model metadata"
     assert inside["runtime"]["providers"] == ["CPUExecutionProvider"]
     assert inside["dataset"]["root"] == "tiny" and str(server.root) not in json.dumps(inside)
     assert inside["model"]["card"]["arch"] == "synthetic"
@@ -115,3 +119,15 @@ def test_dataset_flag_parsing():
     assert evaluation_service.parse_dataset("val=/data/imagenet") == ("val", Path("/data/imagenet"))
     with pytest.raises(argparse.ArgumentTypeError):
         evaluation_service.parse_dataset("/data/imagenet")
+
+
+def test_serve_gets_the_dataset_flag_through_the_services_hook(tmp_path):
+    from convzoo.plugins.commands import build_parser
+    from convzoo.server import services
+
+    args = build_parser().parse_args(["serve", "--repository", str(tmp_path), "--dataset", "val=/data/val",
+                                      "--dataset", "v2=/data/v2"])
+    assert args.dataset == [("val", Path("/data/val")), ("v2", Path("/data/v2"))]
+    args.dataset = [("missing", tmp_path / "nowhere")]
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        services.create(args, manager=None)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from convzoo.plugins import imagenet
+from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.preprocessing import TORCHVISION_DEFAULT
 from evalsupport import CLASSES, Item, accuracy, convzoo, draw, flat_items, model, ranked, wnid
 
@@ -103,7 +104,7 @@ def test_workers_and_batch_size_do_not_change_results(tmp_path, onnx_model):
     assert metrics["real_top1"] == 100.0 * sum(ranked(i.drawn)[0] in real[n - 1] for n, i in kept) / len(kept)
 
 
-def test_limit_and_foreign_model_without_metadata_gets_default_preprocessing(tmp_path):
+def test_limit_and_foreign_model_without_metadata_gets_default_preprocessing(tmp_path, capsys):
     onnx_model = model(tmp_path / "foreign.onnx", preprocessing=None, card={})
     data = tmp_path / "flat"
     items = flat_items()
@@ -111,11 +112,14 @@ def test_limit_and_foreign_model_without_metadata_gets_default_preprocessing(tmp
     _, report = evaluate(data, onnx_model, tmp_path / "r.json", "--limit", "4", "--plugins", "top1")
     assert report["preprocessing"] == json.loads(json.dumps(TORCHVISION_DEFAULT.to_dict()))
     assert report["count"] == 4 and report["metrics"] == {"top1": accuracy(items[:4], 1)}
+    assert report["runtime"]["preprocessing_from"] == DEFAULT_RECIPE
+    assert "publishes no preprocessing" in capsys.readouterr().err
 
 
 def test_preprocessing_flags_override_the_card(messy, onnx_model, tmp_path):
     _, report = evaluate(messy, onnx_model, tmp_path / "r.json", "--resize-size", "30", "--plugins", "top1")
     assert report["preprocessing"]["resize_size"] == 30 and report["preprocessing"]["crop_size"] == 28
+    assert report["runtime"]["preprocessing_from"] == "model metadata, overridden by flags"
     assert report["metrics"]["top1"] == accuracy(MESSY, 1)
 
 

@@ -79,11 +79,20 @@ def _compare(args) -> int:
 
 def register_plugins(subparsers) -> None:
     parser = subparsers.add_parser("plugins", help="list installed evaluation plugins")
+    parser.add_argument("--server", metavar="HOST:PORT", help="list a convzoo server's plugins and datasets instead")
     parser.set_defaults(func=_plugins)
 
 
 def _plugins(args) -> int:
-    rows = registry.describe()
+    if args.server:
+        from convzoo.plugins.remote import server_catalog
+
+        plugins, datasets = server_catalog(args.server)
+        rows = [{"name": p.name, "description": p.description, "distribution": p.distribution} for p in plugins]
+        for d in datasets:
+            print(f"dataset {d.name}: {d.layout}, {d.size} images, {d.classes} classes")
+    else:
+        rows = registry.describe()
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['description']}  [{r['distribution']}]")

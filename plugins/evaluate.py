@@ -107,7 +107,7 @@ def run(
             saved = json.loads(checkpoint.read_text())
             if saved.get("version") != CHECKPOINT_VERSION or saved.get("identity") != ident:
                 raise ValueError(f"{checkpoint} belongs to a different evaluation; remove it or drop --resume")
-            plugins[:] = registry.restore(saved["plugins"])
+            plugins = registry.restore(saved["plugins"])
             position, evaluated, top1_hits = saved["position"], saved["evaluated"], saved["top1_hits"]
             elapsed, offset = saved["wall_seconds"], saved["predictions_offset"]
             skipped = [Failure(**f) for f in saved["skipped"]]

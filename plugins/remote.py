@@ -16,6 +16,21 @@ from convzoo.plugins.evaluate import Progress
 LOCAL_ONLY = ("resume", "predictions", "draft", "resize_size", "crop_size", "interpolation")
 
 
+def server_catalog(server: str) -> tuple[list, list]:
+    """The plugins and the registered datasets of a convzoo server."""
+    from convzoo.proto import evaluation_pb2 as pb
+    from convzoo.proto import evaluation_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(server) as channel:
+        stub = pb_grpc.EvaluationStub(channel)
+        try:
+            plugins = stub.ListPlugins(pb.ListPluginsRequest()).plugins
+            datasets = stub.ListDatasets(pb.ListDatasetsRequest()).datasets
+        except grpc.RpcError as error:
+            raise OSError(f"{server}: {error.code().name}: {error.details()}") from None
+    return list(plugins), list(datasets)
+
+
 def evaluate_remote(args, on_progress=None) -> dict:
     """Run the evaluation ``args`` describe on the server; return its report."""
     from convzoo.proto import evaluation_pb2 as pb

@@ -80,13 +80,16 @@ def test_remote_evaluation_only_knows_registered_names(server, capsys):
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
-def test_list_plugins_and_datasets(server):
+def test_list_plugins_and_datasets(server, capsys):
     with grpc.insecure_channel(server.address) as channel:
         stub = pb_grpc.EvaluationStub(channel)
         plugins = stub.ListPlugins(pb.ListPluginsRequest()).plugins
         datasets = stub.ListDatasets(pb.ListDatasetsRequest()).datasets
     assert [p.name for p in plugins] == [row["name"] for row in registry.describe()]
     assert [(d.name, d.layout, d.size) for d in datasets] == [("tiny", "imagefolder", len(ITEMS))]
+    assert convzoo("plugins", "--server", server.address) == 0
+    printed = capsys.readouterr().out
+    assert f"dataset tiny: imagefolder, {len(ITEMS)} images, {len({i.label for i in ITEMS})} classes" in printed and "\ntopk " in printed
 
 
 def test_cancelling_the_call_stops_the_work(server, monkeypatch):

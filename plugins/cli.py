@@ -37,7 +37,7 @@ def register_eval(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="decode/preprocess threads (0: decode inline)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="in-process ONNX Runtime device")
     parser.add_argument("--on-error", default="skip", choices=ON_ERROR, help="an undecodable file: skip it (listed in the report) or stop")
-    parser.add_argument("--draft", action="store_true", help="opt-in fast JPEG draft decoding (DCT downscale before resizing): not bit-exact, changes accuracy slightly")
+    parser.add_argument("--draft", action="store_true", help="opt-in fast JPEG decoding: large JPEGs are DCT-downscaled before the resize; not bit-exact, so accuracy may differ from the exact transform")
     parser.add_argument("--resize-size", type=_positive, help="override the model's preprocessing resize")
     parser.add_argument("--crop-size", type=_positive, help="override the model's preprocessing crop")
     parser.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"), help="override the model's resampling filter")

@@ -142,3 +142,21 @@ def test_batch_of_fixed_size_model_is_split(tmp_path):
     backend = OnnxBackend(path)
     images = np.zeros((3, 3, 28, 28), np.float32)
     assert backend.fixed_batch == 1 and backend.infer(images).shape == (3, 1000)
+
+
+def test_draft_only_changes_jpegs_twice_the_resize_size():
+    import io
+
+    from PIL import Image
+
+    from convzoo.plugins.preprocessing import decode_image
+
+    rng = np.random.default_rng(0)
+    for size, changed in (((500, 375), False), ((1024, 768), True)):
+        image = Image.fromarray(rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)).resize(size)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG")
+        exact = TORCHVISION_DEFAULT(decode_image(buffer.getvalue()))
+        draft = decode_image(buffer.getvalue(), draft=TORCHVISION_DEFAULT.resize_size)
+        assert min(draft.size) >= TORCHVISION_DEFAULT.resize_size
+        assert (not np.array_equal(exact, TORCHVISION_DEFAULT(draft))) == changed

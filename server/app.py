@@ -66,9 +66,10 @@ class InferenceServer:
             service.add_to_server(self.grpc)
         names = [INFERENCE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names + [s.name for s in extra_services], self.grpc)
-        self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {settings.host}:{settings.port}")
+        try:
+            self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        except RuntimeError:
+            raise OSError(f"cannot bind gRPC to {settings.host}:{settings.port} (address in use?)") from None
         self.metrics_port = None
         self._metrics = None
         if settings.metrics_port is not None:

@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
-from convzoo.server import services
+from convzoo.server import repository, services
 from convzoo.server.app import DEFAULT_MAX_MESSAGE_BYTES, InferenceServer, ServerSettings
 from convzoo.server.device import CONV_ALGO_SEARCH, DeviceRequest
 from convzoo.server.manager import ModelManager
@@ -60,6 +60,7 @@ def register_serve(subparsers) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM/SIGINT, then drain and return 0."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    repository.model_names(args.repository)  # fail now, before binding, if it is not a folder
     requested = DeviceRequest.parse(args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search)
     device = requested.resolve_auto()
     if requested.kind == "auto":

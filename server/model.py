@@ -82,15 +82,8 @@ class Model:
             return {}
 
     def run(self, feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
-        """One session run. BYTES inputs are handed to ONNX Runtime as UTF-8 strings."""
-        prepared = {}
-        for spec in self.inputs:
-            array = feeds[spec.name]
-            if spec.datatype.name == "BYTES":
-                array = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array) if array.size else array
-            prepared[spec.name] = array
-        results = self.session.run(output_names, prepared)
-        return dict(zip(output_names, results))
+        """One session run; BYTES inputs are object arrays of str (ONNX Runtime strings are text)."""
+        return dict(zip(output_names, self.session.run(output_names, feeds)))
 
     def warm_up(self, batch_sizes: list[int]) -> None:
         """Run zero inputs at each batch size so first requests do not pay for kernel selection."""
@@ -99,7 +92,7 @@ class Model:
             for spec in self.inputs:
                 shape = ([size] if self.max_batch_size > 0 else []) + [1 if d < 0 else d for d in spec.dims]
                 if spec.datatype.name == "BYTES":
-                    feeds[spec.name] = np.full(shape, b"", dtype=object)
+                    feeds[spec.name] = np.full(shape, "", dtype=object)
                 else:
                     feeds[spec.name] = np.zeros(shape, dtype=spec.datatype.dtype)
             self.run(feeds, [spec.name for spec in self.outputs])

@@ -74,6 +74,17 @@ def _decode_images(model: Model, spec: TensorSpec, images: np.ndarray) -> np.nda
     return np.stack(pixels)
 
 
+def _as_text(array: np.ndarray, name: str) -> np.ndarray:
+    """BYTES elements as str: ONNX Runtime string tensors hold UTF-8 text."""
+    text = np.empty(array.shape, dtype=object)
+    for index, item in enumerate(array.flat):
+        try:
+            text.flat[index] = item.decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid(f"input '{name}': BYTES element {index} is not UTF-8; ONNX Runtime string tensors hold text") from None
+    return text
+
+
 def _input_data(request: pb.ModelInferRequest, index: int, tensor, spec: TensorSpec, datatype, shape) -> np.ndarray:
     if request.raw_input_contents:
         if tensor.HasField("contents"):
@@ -121,6 +132,8 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
                 raise invalid(f"input '{spec.name}' has datatype {datatype.name}; expected {spec.datatype.name}{also}")
             _check_shape(model, spec, shape)
             array = _input_data(request, index, tensor, spec, datatype, shape)
+            if datatype.name == "BYTES":
+                array = _as_text(array, spec.name)
             rows = shape[0] if model.max_batch_size > 0 else 1
         if batch is not None and rows != batch:
             raise invalid(f"input '{spec.name}' has batch size {rows}; expected {batch} like input '{batch_from}'")

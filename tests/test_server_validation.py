@@ -116,6 +116,11 @@ CASES = {
         INVALID,
         "input 'TEXT': 1 BYTES elements; expected 2 for shape [1,2]",
     ),
+    "BYTES that is not UTF-8": (
+        lambda: strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 2) + b"\xff\xfe", [1, 2]),
+        INVALID,
+        "input 'TEXT': BYTES element 1 is not UTF-8; ONNX Runtime string tensors hold text",
+    ),
     "raw and typed contents": (with_typed_and_raw, INVALID, "input 'INPUT1' has typed contents but the request also uses raw_input_contents; send one or the other"),
     "typed contents in the wrong field": (typed_in_wrong_field, INVALID, "input 'INPUT1': datatype INT32 expects its data in contents.int_contents; got fp32_contents"),
     "no data": (

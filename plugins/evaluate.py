@@ -97,7 +97,8 @@ def run(
     """Evaluate ``backend`` on ``dataset`` with ``plugins``; returns the accumulated outcome."""
     recipe = preprocessing or backend.preprocessing
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
-    ident = json.loads(json.dumps(identity(dataset, backend, plugins, recipe, settings)))
+    ident = json.loads(json.dumps({**identity(dataset, backend, plugins, recipe, settings),
+                                   "predictions": predictions is not None}))
     position, evaluated, top1_hits, elapsed, skipped, offset = 0, 0, 0, 0.0, [], None
     resumed = False
     if resume:

@@ -83,7 +83,7 @@ class ModelManager:
                 log.error("model '%s' is UNAVAILABLE: %s", name, exc)
                 self._replace(name, [VersionState(None, UNAVAILABLE, str(exc))])
                 raise ValueError(str(exc)) from None
-            self._set_states(name, [VersionState(v, LOADING) for v in versions], keep_served=True)
+            self._mark_loading(name, versions)
             states = [self._load_version(source, version) for version in versions]
             self._replace(name, states)
         failures = [s for s in states if s.state != READY]
@@ -114,13 +114,13 @@ class ModelManager:
                 raise LookupError(f"model '{name}' is not in the repository {self.root}")
         self._replace(name, [VersionState(None, UNAVAILABLE, "unloaded")])
 
-    def _set_states(self, name: str, states: list[VersionState], keep_served: bool) -> None:
+    def _mark_loading(self, name: str, versions: list[int]) -> None:
         with self._lock:
-            if keep_served and any(s.state == READY for s in self._models.get(name, [])):
+            if any(s.state == READY for s in self._models.get(name, [])):
                 return  # a reload keeps serving the old versions until the new ones are up
-            self._models[name] = states
+            self._models[name] = [VersionState(v, LOADING) for v in versions]
 
-    def _replace(self, name: str, states: list[VersionState]) -> list[VersionState]:
+    def _replace(self, name: str, states: list[VersionState]) -> None:
         with self._lock:
             old = self._models.get(name, [])
             for state in old:
@@ -131,7 +131,6 @@ class ModelManager:
             if state.served:
                 state.served.batcher.close()
         self.on_change(name, any(s.state == READY for s in states))
-        return old
 
     def close(self) -> None:
         """Unload everything, letting queued requests finish."""

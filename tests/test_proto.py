@@ -44,13 +44,12 @@ def test_generated_code_runtime_needs_fit_pyproject():
 _DUMP = """
 import json, sys
 from importlib import import_module
-module = import_module(sys.argv[1])
 def walk(d, out):
     out[d.full_name] = {f.name: [f.number, f.type, f.is_repeated] for f in d.fields}
     for nested in d.nested_types:
         walk(nested, out)
 out = {}
-for name in sys.argv[2:]:
+for name in sys.argv[1:]:
     fd = import_module(name).DESCRIPTOR
     for d in fd.message_types_by_name.values():
         walk(d, out)
@@ -67,7 +66,7 @@ json.dump(out, sys.stdout)
 
 def _descriptors(*modules: str) -> dict:
     # Two generated copies of package ``inference`` clash in one process: one each.
-    run = subprocess.run([sys.executable, "-c", _DUMP, modules[0], *modules], capture_output=True, text=True, check=True)
+    run = subprocess.run([sys.executable, "-c", _DUMP, *modules], capture_output=True, text=True, check=True)
     return json.loads(run.stdout)
 
 

@@ -46,6 +46,10 @@ def register_serve(subparsers) -> None:
     parser.add_argument(
         "--max-queue-delay-us", type=int, default=0, help="dynamic batching delay for models whose config sets none (default: %(default)s)"
     )
+    parser.add_argument(
+        "--preferred-batch-size", type=int, nargs="+", default=[], metavar="N",
+        help="dynamic batching preferred sizes for models whose config sets none",
+    )
     parser.add_argument("--max-queue-size", type=int, default=1024, help="queued requests per model before RESOURCE_EXHAUSTED")
     parser.add_argument(
         "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="gRPC message size limit (default: %(default)s)"
@@ -71,6 +75,7 @@ def serve(args: argparse.Namespace) -> int:
         intra_op_threads=args.intra_op_threads,
         default_max_batch_size=args.max_batch_size,
         max_queue_delay_us=args.max_queue_delay_us,
+        preferred_batch_sizes=tuple(args.preferred_batch_size),
         warm_up=not args.no_warm_up,
     )
     statistics = Statistics()

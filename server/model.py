@@ -43,6 +43,7 @@ class LoadOptions:
     intra_op_threads: int = 0
     default_max_batch_size: int = 4
     max_queue_delay_us: int = 0
+    preferred_batch_sizes: tuple[int, ...] = ()
     warm_up: bool = True
 
 
@@ -138,6 +139,9 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
     batching = completed.max_batch_size > 0
     if batching and not completed.HasField("dynamic_batching"):
         completed.dynamic_batching.max_queue_delay_microseconds = options.max_queue_delay_us
+        completed.dynamic_batching.preferred_batch_size.extend(
+            size for size in options.preferred_batch_sizes if size <= completed.max_batch_size
+        )
     del completed.instance_group[:]
     instances = sum(g.count for g in source.config.instance_group) or 1
     group = completed.instance_group.add(name=f"{source.name}_0", count=instances)

@@ -34,7 +34,7 @@ def repository(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(repository):
-    process = start_server(repository, "--device", "auto")
+    process = start_server(repository, "--device", "auto", "--max-queue-delay-us", "2000", "--preferred-batch-size", "2", "4", "64")
     yield process
     assert process.stop() == 0
 
@@ -70,6 +70,14 @@ def test_auto_serves_on_cpu_and_says_so(server):
     with InferenceClient(server.url) as client:
         (group,) = client.model_config("classifier").instance_group
         assert group.kind == mc.ModelInstanceGroup.KIND_CPU and not group.gpus
+
+
+def test_batching_flags_apply_to_models_whose_config_sets_none(server):
+    with InferenceClient(server.url) as client:
+        flags = client.model_config("classifier").dynamic_batching
+        configured = client.model_config("slow").dynamic_batching
+    assert (flags.max_queue_delay_microseconds, list(flags.preferred_batch_size)) == (2000, [2, 4])
+    assert (configured.max_queue_delay_microseconds, list(configured.preferred_batch_size)) == (1500000, [])
 
 
 def test_unknown_device_is_a_usage_error(repository):

@@ -274,6 +274,10 @@ def test_shared_memory_is_unimplemented_with_a_message(stub):
     assert "shared memory" in error.value.details()
 
 
-def test_large_batches_fit_the_default_message_limit(client):
-    batch = np.zeros((8, 3, IMAGE, IMAGE), dtype=np.float32)
-    assert client.infer("classifier", batch).shape == (8, CLASSES)
+def test_a_batch_of_64_imagenet_images_fits_the_default_message_limit(client):
+    """38.5 MB reaches validation (the model wants 8x8 inputs) instead of gRPC's size limit."""
+    batch = np.zeros((64, 3, 224, 224), dtype=np.float32)
+    with pytest.raises(InferenceServerError) as error:
+        client.infer("classifier", batch)
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.message == f"input 'input' has shape [64,3,224,224]; expected [-1,3,{IMAGE},{IMAGE}]"

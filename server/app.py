@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
+from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.manager import ModelManager
 from convzoo.server.services import ExtraService
 from convzoo.server.servicer import InferenceServicer
@@ -27,8 +28,6 @@ from convzoo.server.statistics import Statistics
 
 log = logging.getLogger(__name__)
 INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-# One batch of 64 RGB 224x224 FP32 images is 38.5 MB; leave room for the envelope.
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 from convzoo.server import repository, services
-from convzoo.server.app import DEFAULT_MAX_MESSAGE_BYTES, InferenceServer, ServerSettings
+from convzoo.server.app import InferenceServer, ServerSettings
+from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.device import CONV_ALGO_SEARCH, DeviceRequest
 from convzoo.server.manager import ModelManager
 from convzoo.server.model import LoadOptions

@@ -19,7 +19,7 @@ import numpy as np
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server import classification, codec
-from convzoo.server.app import DEFAULT_MAX_MESSAGE_BYTES
+from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.datatypes import DATATYPES
 from convzoo.server.errors import ServingError
 

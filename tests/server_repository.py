@@ -147,6 +147,27 @@ def write_scaler(model_dir: Path) -> None:
     _save(graph, model_dir / "1" / "model.onnx")
 
 
+# Protocol datatype -> ONNX element type, for every datatype ONNX Runtime's Python API feeds.
+ALL_TYPES = {
+    "BOOL": TensorProto.BOOL, "UINT8": TensorProto.UINT8, "UINT16": TensorProto.UINT16,
+    "UINT32": TensorProto.UINT32, "UINT64": TensorProto.UINT64, "INT8": TensorProto.INT8,
+    "INT16": TensorProto.INT16, "INT32": TensorProto.INT32, "INT64": TensorProto.INT64,
+    "FP16": TensorProto.FLOAT16, "FP32": TensorProto.FLOAT, "FP64": TensorProto.DOUBLE,
+    "BYTES": TensorProto.STRING,
+}
+
+
+def write_all_types(model_dir: Path) -> None:
+    """One Identity per datatype: input IN_<TYPE> [N,2] -> output OUT_<TYPE>; no config.pbtxt."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [f"IN_{name}"], [f"OUT_{name}"]) for name in ALL_TYPES],
+        "all_types",
+        [helper.make_tensor_value_info(f"IN_{name}", kind, ["N", 2]) for name, kind in ALL_TYPES.items()],
+        [helper.make_tensor_value_info(f"OUT_{name}", kind, ["N", 2]) for name, kind in ALL_TYPES.items()],
+    )
+    _save(graph, model_dir / "1" / "model.onnx")
+
+
 def write_broken(model_dir: Path) -> None:
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
     (model_dir / "1" / "model.onnx").write_bytes(b"this is not an onnx model")
@@ -173,6 +194,7 @@ def build_repository(root: Path) -> Path:
     write_int_add(root / "int_add")
     write_strings(root / "strings")
     write_scaler(root / "scaler")
+    write_all_types(root / "all_types")
     write_broken(root / "broken")
     return root
 

@@ -21,7 +21,8 @@ from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.proto import model_config_pb2 as mc
 from convzoo.server.client import InferenceClient, InferenceServerError, build_request, decode_response
-from server_repository import CLASSES, IMAGE, build_repository, classifier_logits, start_server, write_int_add
+from convzoo.server.datatypes import DATATYPES
+from server_repository import ALL_TYPES, CLASSES, IMAGE, build_repository, classifier_logits, start_server, write_int_add
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,34 @@ def test_infer_bytes(client):
 def test_infer_fp64_without_batch_dimension(client):
     x = np.arange(6, dtype=np.float64).reshape(2, 3) / 7
     np.testing.assert_array_equal(client.infer("scaler", x), x * 2)
+
+
+def every_datatype(rows: int = 3) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(5)
+    arrays = {}
+    for name, datatype in DATATYPES.items():
+        if name not in ALL_TYPES:
+            continue
+        if name == "BYTES":
+            array = np.array([[f"r{r}c{c}".encode() for c in range(2)] for r in range(rows)], dtype=object)
+        elif name == "BOOL":
+            array = rng.integers(0, 2, size=(rows, 2)).astype(bool)
+        else:
+            info = np.finfo(datatype.dtype) if datatype.dtype.kind == "f" else np.iinfo(datatype.dtype)
+            array = np.array([[info.min, info.max]] * rows, dtype=datatype.dtype)
+            array[1:] = rng.integers(-100 if info.min < 0 else 0, 100, size=(rows - 1, 2))
+        arrays[f"IN_{name}"] = array
+    return arrays
+
+
+def test_every_datatype_round_trips_raw(client):
+    inputs = every_datatype()
+    outputs = client.infer_tensors("all_types", inputs)
+    metadata = client.model_metadata("all_types")
+    assert sorted(t.datatype for t in metadata.inputs) == sorted(ALL_TYPES)
+    for name, array in inputs.items():
+        result = outputs[name.replace("IN_", "OUT_")]
+        assert result.dtype == array.dtype and result.tolist() == array.tolist(), name
 
 
 def test_typed_contents_are_accepted_and_answered_raw(stub):

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.server import classification, codec
 from convzoo.server.datatypes import DATATYPES, from_numpy
 from convzoo.server.errors import ServingError
@@ -37,14 +38,28 @@ def test_bytes_round_trip(items):
     assert codec.deserialize_bytes(raw, [len(items)], "t").tolist() == items
 
 
+@pytest.mark.parametrize("datatype", [d for d in DATATYPES.values() if d.contents], ids=lambda d: d.name)
+def test_typed_contents_decode_every_datatype_that_has_them(datatype):
+    values = [b"a", b"bc", b"", b"d"] if datatype.name == "BYTES" else [True, False, True, True] if datatype.name == "BOOL" else [0, 1, 7, 100]
+    contents = pb.InferTensorContents()
+    getattr(contents, datatype.contents).extend(values)
+    array = codec.decode_contents(contents, datatype, [2, 2], "t")
+    assert array.shape == (2, 2) and array.ravel().tolist() == values
+    if datatype.dtype.kind != "O":
+        assert array.dtype == datatype.dtype
+
+
+def test_typed_contents_out_of_range_are_refused():
+    with pytest.raises(ServingError, match="input 't': contents values do not fit UINT8"):
+        codec.decode_contents(pb.InferTensorContents(uint_contents=[300]), DATATYPES["UINT8"], [1], "t")
+
+
 def test_str_elements_are_sent_as_utf8():
     assert codec.serialize_bytes(np.array(["\u00e9"], dtype=object)) == b"\x02\x00\x00\x00\xc3\xa9"
 
 
 @pytest.mark.parametrize("datatype", ["FP16", "BF16"])
 def test_datatypes_without_typed_contents_must_be_raw(datatype):
-    from convzoo.proto import grpc_service_pb2 as pb
-
     with pytest.raises(ServingError, match=f"datatype {datatype} has no typed contents; send it in raw_input_contents"):
         codec.decode_contents(pb.InferTensorContents(), DATATYPES[datatype], [1], "t")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import shutil
 import threading
+import time
 import urllib.request
 
 import grpc
@@ -258,6 +259,23 @@ def test_dynamic_batching_merges_concurrent_requests(client, server):
     for request, result in zip(requests, results):
         np.testing.assert_array_equal(result, classifier_logits(request))
         np.testing.assert_array_equal(result, client.infer("classifier", request))
+
+
+def test_a_lone_request_waits_at_most_the_queue_delay(client):
+    """batched waits up to 0.5 s for 8 rows; alone, a request runs once the delay is over."""
+    delay = client.model_config("batched").dynamic_batching.max_queue_delay_microseconds / 1e6
+    (before,) = client.statistics("batched")
+    start = time.monotonic()
+    client.infer("batched", np.zeros((1, 3, IMAGE, IMAGE), np.float32))
+    elapsed = time.monotonic() - start
+    (after,) = client.statistics("batched")
+    queued = (after.inference_stats.queue.ns - before.inference_stats.queue.ns) / 1e9
+    assert delay <= queued <= delay + 0.5
+    assert elapsed < delay + 1.0
+    assert client.model_config("classifier").dynamic_batching.max_queue_delay_microseconds == 0
+    start = time.monotonic()
+    client.infer("classifier", np.zeros((1, 3, IMAGE, IMAGE), np.float32))
+    assert time.monotonic() - start < delay / 2  # no delay configured: no wait
 
 
 def test_statistics_and_metrics_come_from_the_same_counters(client, server):

@@ -16,15 +16,19 @@ CARD_KEY = "card"
 PREPROCESSING_KEY = "preprocessing"
 
 
-def attach_metadata(model, card: dict, preprocessing: dict) -> None:
-    """Write ``card`` and ``preprocessing`` (as JSON) into an ``onnx.ModelProto``."""
-    entries = {CARD_KEY: json.dumps(card, sort_keys=True), PREPROCESSING_KEY: json.dumps(preprocessing)}
-    kept = [p for p in model.metadata_props if p.key not in entries]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in entries.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+def with_metadata(model: bytes, card: dict, preprocessing: dict) -> bytes:
+    """A serialized ONNX model with ``card`` and ``preprocessing`` (JSON) added to its metadata.
+
+    Protobuf merges concatenated messages and appends repeated fields, so appending a
+    serialized ``ModelProto`` that holds only these ``metadata_props`` adds them without
+    parsing and re-serializing the (possibly 500 MB) model.
+    """
+    import onnx
+
+    fragment = onnx.ModelProto()
+    onnx.helper.set_model_props(fragment, {CARD_KEY: json.dumps(card, sort_keys=True),
+                                           PREPROCESSING_KEY: json.dumps(preprocessing)})
+    return model + fragment.SerializeToString()
 
 
 def read_metadata(path: str | PathLike) -> dict[str, str]:

@@ -1,5 +1,9 @@
 """PyTorch -> ONNX with the dynamo exporter: input ``input`` [batch, 3, H, W] (dynamic
-batch), output ``logits`` [batch, classes], checked with ``onnx.checker`` (full check)."""
+batch), output ``logits`` [batch, classes]; ``onnx.checker`` with the full check.
+
+Models travel as serialized bytes: serializing VGG's 528 MB takes seconds, so it
+happens once per export.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ DEFAULT_OPSET = 20
 MIN_OPSET = 18  # the dynamo exporter's lowest
 
 
-def export_onnx(model: torch.nn.Module, input_size: int, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """Export ``model`` (eval mode) and return the checked ONNX model."""
+def export_onnx(model: torch.nn.Module, input_size: int, opset: int = DEFAULT_OPSET) -> bytes:
+    """Export ``model`` (eval mode); returns the serialized ONNX model."""
     if opset < MIN_OPSET:
         raise ValueError(f"--opset must be at least {MIN_OPSET} for the dynamo exporter, got {opset}")
     example = torch.zeros(2, 3, input_size, input_size)
@@ -33,9 +37,15 @@ def export_onnx(model: torch.nn.Module, input_size: int, opset: int = DEFAULT_OP
             opset_version=opset,
             verbose=False,
         )
-    proto = program.model_proto
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
+    return program.model_proto.SerializeToString()
+
+
+def check_onnx(data: bytes) -> None:
+    """``onnx.checker`` with shape inference; a failure is a ``ValueError`` naming the problem."""
+    try:
+        onnx.checker.check_model(data, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ValueError(f"onnx.checker rejected the model: {str(exc).strip().splitlines()[0]}") from None
 
 
 @contextlib.contextmanager

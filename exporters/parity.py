@@ -29,15 +29,17 @@ class ParityReport:
     rtol: float
     passed: bool
     reason: str = ""
+    step_flips: int | None = None  # binary-step networks only: near-zero decisions ORT took the other way
 
     def to_dict(self) -> dict:
         return asdict(self) | {"batch_sizes": list(self.batch_sizes)}
 
     def format(self) -> str:
         verdict = "ok" if self.passed else f"FAILED: {self.reason}"
+        flips = "" if self.step_flips is None else f", {self.step_flips} near-zero step flips"
         return (f"parity (batch {', '.join(map(str, self.batch_sizes))}): max abs diff {self.max_abs_diff:.3g}, "
                 f"max rel diff {self.max_rel_diff:.3g}, top-1 agreement {self.top1_agreement:.1%}, "
-                f"top-5 agreement {self.top5_agreement:.1%} (tolerance {self.atol:g} + {self.rtol:g}*max|logit|): {verdict}")
+                f"top-5 agreement {self.top5_agreement:.1%}{flips} (tolerance {self.atol:g} + {self.rtol:g}*max|logit|): {verdict}")
 
 
 def parity_inputs(input_size: int, batch_sizes=BATCH_SIZES, seed: int = 0) -> list[np.ndarray]:
@@ -46,11 +48,15 @@ def parity_inputs(input_size: int, batch_sizes=BATCH_SIZES, seed: int = 0) -> li
     return [rng.standard_normal((n, 3, input_size, input_size), dtype=np.float32) for n in batch_sizes]
 
 
-def compare(references: list[np.ndarray], candidates: list[np.ndarray]) -> ParityReport:
-    """Compare PyTorch logits (``references``) with ONNX Runtime's, batch by batch."""
+def compare(references: list[np.ndarray], candidates: list[np.ndarray], reasons: list[str] | None = None,
+            step_flips: int | None = None) -> ParityReport:
+    """Compare PyTorch logits (``references``) with ONNX Runtime's, batch by batch.
+
+    ``reasons`` are failures found before comparing logits (they fail the report too).
+    """
     max_abs = max_rel = 0.0
     top1 = top5 = rows = 0
-    reasons = []
+    reasons = list(reasons or [])
     for ref, out in zip(references, candidates):
         if ref.shape != out.shape:
             reasons.append(f"shape {list(out.shape)} != {list(ref.shape)}")
@@ -73,7 +79,7 @@ def compare(references: list[np.ndarray], candidates: list[np.ndarray]) -> Parit
         rows += len(ref)
     return ParityReport(tuple(len(r) for r in references), max_abs, max_rel,
                         top1 / rows if rows else 0.0, top5 / rows if rows else 0.0, ATOL, RTOL,
-                        not reasons, "; ".join(reasons))
+                        not reasons, "; ".join(reasons), step_flips)
 
 
 def torch_logits(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -86,7 +92,12 @@ def torch_logits(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 def onnxruntime_logits(model: bytes | str, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run an ONNX model (serialized bytes or a path) on ONNX Runtime's CPU provider."""
+    return [outputs[0] for outputs in onnxruntime_outputs(model, inputs, ["logits"])]
+
+
+def onnxruntime_outputs(model: bytes | str, inputs: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
+    """The named outputs of an ONNX model for each batch, on ONNX Runtime's CPU provider."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    return [session.run(["logits"], {"input": x})[0] for x in inputs]
+    return [session.run(names, {"input": x}) for x in inputs]

@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import onnx
 import torch
 
 from convzoo.plugins.preprocessing import TORCHVISION_DEFAULT
 
 from .activations import DEFAULT_ACTIVATION, get_activation
-from .card import attach_metadata, versions
-from .onnx_export import DEFAULT_OPSET, export_onnx
+from .card import versions, with_metadata
+from .onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
 from .parity import ParityReport, compare, onnxruntime_logits, parity_inputs, torch_logits
 from .registry import get_architecture
 from .repository import CONFIG_FILE, DEFAULT_MAX_BATCH_SIZE, LABELS_FILE, Staging, config_pbtxt, labels_txt, validate_target
+from .step_parity import has_steps, step_parity
 from .summary import Summary, summarize
 from .weights import apply_weights, resolve_weights
 
@@ -68,9 +68,12 @@ def export_model(arch: str, repository: str | Path, *, activation: str = DEFAULT
     model.eval()
 
     with Staging(repository, name, version) as staging:
-        proto = export_onnx(model, input_size, opset)
+        exported = export_onnx(model, input_size, opset)
         inputs = parity_inputs(input_size)
-        parity = compare(torch_logits(model, inputs), onnxruntime_logits(proto.SerializeToString(), inputs))
+        if has_steps(model):
+            parity = step_parity(model, exported, inputs)
+        else:
+            parity = compare(torch_logits(model, inputs), onnxruntime_logits(exported, inputs))
         if not parity.passed:
             raise ParityError(f"ONNX Runtime disagrees with PyTorch, not written: {parity.reason}")
         resize = source.pretrained.resize_size if source.pretrained else TORCHVISION_DEFAULT.resize_size
@@ -89,8 +92,10 @@ def export_model(arch: str, repository: str | Path, *, activation: str = DEFAULT
             "precision": "fp32",
             "opset": opset,
         }
-        attach_metadata(proto, card, preprocessing)
-        onnx.save_model(proto, staging.model_path)
+        final = with_metadata(exported, card, preprocessing)
+        del exported
+        check_onnx(final)
+        staging.model_path.write_bytes(final)
         staging.write_text(CONFIG_FILE, config_pbtxt(name, input_size, num_classes, max_batch_size))
         staging.write_text(LABELS_FILE, labels_txt(num_classes))
         path = staging.install(force)

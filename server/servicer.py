@@ -85,7 +85,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def ModelStatistics(self, request, context):
         if request.name and request.name not in self.manager.names():
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown model '{request.name}'")
-        return pb.ModelStatisticsResponse(model_stats=self.statistics.to_proto(request.name, request.version))
+        loaded = [(s.model.name, str(s.model.version)) for s in self.manager.ready()]
+        return pb.ModelStatisticsResponse(model_stats=self.statistics.to_proto(request.name, request.version, loaded))
 
     # --- inference ---
 

@@ -90,13 +90,16 @@ class Statistics:
             batch.compute_infer.add(infer_ns)
             batch.compute_output.add(output_ns)
 
-    def to_proto(self, name: str = "", version: str = "") -> list[pb.ModelStatistics]:
-        """ModelStatistics of every (name, version) matching the filters (empty: any)."""
+    def to_proto(self, name: str = "", version: str = "", loaded: list[tuple[str, str]] = ()) -> list[pb.ModelStatistics]:
+        """ModelStatistics of every (name, version) matching the filters (empty: any);
+        ``loaded`` versions are listed even before their first request."""
         def duration(d: Duration) -> pb.StatisticDuration:
             return pb.StatisticDuration(count=d.count, ns=d.ns)
 
         result = []
         with self._lock:
+            for key in loaded:
+                self._models.setdefault(key, ModelCounters())
             for (model, ver), c in sorted(self._models.items()):
                 if (name and model != name) or (version and ver != version):
                     continue

@@ -239,7 +239,7 @@ def test_streaming_keeps_order_and_reports_errors_in_band(stub):
 def test_dynamic_batching_merges_concurrent_requests(client, server):
     rng = np.random.default_rng(3)
     requests = [rng.integers(-4, 5, size=(1 + i % 2, 3, IMAGE, IMAGE)).astype(np.float32) for i in range(8)]
-    before = client.statistics("batched")
+    (before,) = client.statistics("batched")
     results: list = [None] * len(requests)
 
     def send(index: int) -> None:
@@ -251,9 +251,9 @@ def test_dynamic_batching_merges_concurrent_requests(client, server):
         thread.start()
     for thread in threads:
         thread.join()
-    after = client.statistics("batched")[0]
-    executions = after.execution_count - (before[0].execution_count if before else 0)
-    inferences = after.inference_count - (before[0].inference_count if before else 0)
+    (after,) = client.statistics("batched")
+    executions = after.execution_count - before.execution_count
+    inferences = after.inference_count - before.inference_count
     assert inferences == sum(len(r) for r in requests)
     assert 1 <= executions < len(requests)
     for request, result in zip(requests, results):

@@ -166,3 +166,20 @@ def test_card_reader_does_not_import_torch(tmp_path):
     assert json.loads(out) == ["alexnet", False]
     import_pkg = "import sys, convzoo.exporters, convzoo.exporters.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", import_pkg], check=True, capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_an_interrupted_export_leaves_the_repository_as_it_was(tmp_path, monkeypatch):
+    from convzoo.exporters import pipeline
+
+    export_model("resnet18", tmp_path, num_classes=10, input_size=32)
+    before = snapshot(tmp_path)
+
+    def interrupt(data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "check_onnx", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        export_model("resnet18", tmp_path, num_classes=10, input_size=32, version=2)
+    with pytest.raises(KeyboardInterrupt):
+        export_model("resnet18", tmp_path, num_classes=10, input_size=32, seed=4, force=True)
+    assert snapshot(tmp_path) == before

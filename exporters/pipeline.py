@@ -7,7 +7,7 @@ the ONNX model passed ``onnx.checker`` and parity with PyTorch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,7 +31,7 @@ class ExportResult:
     card: dict
     summary: Summary
     parity: ParityReport
-    preprocessing: dict = field(default_factory=dict)
+    preprocessing: dict
 
 
 class ParityError(ValueError):

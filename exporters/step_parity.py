@@ -8,7 +8,8 @@ becomes an extra output of the ONNX model; at each step site PyTorch takes ORT's
 decisions, which may differ from its own only where ``|x| <= RTOL * max|x|`` at that
 site (anything else is a real mismatch and fails). The guided logits are then held to
 the usual tolerance against the unmodified ONNX model's, and the number of near-zero
-flips is reported.
+flips is reported. Decisions are matched by order: the exporter traces the network, so
+the graph lists the ``Greater`` nodes in the order PyTorch calls its step modules.
 """
 
 from __future__ import annotations

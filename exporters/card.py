@@ -40,9 +40,12 @@ def read_metadata(path: str | PathLike) -> dict[str, str]:
 
 
 def card_from_metadata(metadata: dict[str, str]) -> dict:
-    """The card from a metadata map; ``{}`` when the model has none."""
+    """The card from a metadata map; ``{}`` when the model has none. Invalid JSON is a ValueError."""
     text = metadata.get(CARD_KEY)
-    return json.loads(text) if text else {}
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the model's '{CARD_KEY}' metadata is not JSON: {exc}") from exc
 
 
 def read_card(path: str | PathLike) -> dict:

@@ -8,11 +8,11 @@ Every backend offers ``infer(images) -> logits``, ``preprocessing`` (the model's
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
+from convzoo.exporters.card import card_from_metadata
 from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,21 +27,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_card(metadata: dict[str, str]) -> dict:
-    """The convzoo model card in ONNX ``metadata_props`` (``{}`` for a foreign model)."""
-    text = metadata.get("card")
-    try:
-        return json.loads(text) if text else {}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the model's 'card' metadata is not JSON: {exc}") from exc
-
-
 def recipe_for_input(recipe: Preprocessing, shape) -> Preprocessing:
-    """``recipe`` scaled to a model input ``[.., 3, H, W]`` whose static crop differs (keeping resize/crop)."""
-    crop = shape[-1] if shape and isinstance(shape[-1], int) and shape[-1] > 0 else recipe.crop_size
-    if crop == recipe.crop_size:
-        return recipe
-    return recipe.override(crop_size=crop, resize_size=round(crop * recipe.resize_size / recipe.crop_size))
+    """``recipe`` scaled to a model input ``[.., 3, H, W]`` with a static width (else unchanged)."""
+    width = shape[-1] if shape else None
+    return recipe.for_crop(width) if isinstance(width, int) and width > 0 else recipe
 
 
 def joined_logits(parts: list[np.ndarray], rows: int) -> np.ndarray:
@@ -87,7 +76,7 @@ class OnnxBackend:
             "name": self.path.parent.parent.name if self.path.name == "model.onnx" else self.path.stem,
             "source": str(self.path),
             "sha256": file_sha256(self.path),
-            "card": read_card(metadata),
+            "card": card_from_metadata(metadata),
         }
         self.runtime = {
             "backend": "onnxruntime",
@@ -123,7 +112,7 @@ class GrpcBackend:
         self.output_name = metadata.outputs[0].name
         self.max_batch = config.max_batch_size
         self.preprocessing = recipe_for_input(Preprocessing.from_metadata(parameters), list(metadata.inputs[0].shape))
-        self.model = {"name": model, "source": f"grpc://{url}/{model}", "version": version, "card": read_card(parameters)}
+        self.model = {"name": model, "source": f"grpc://{url}/{model}", "version": version, "card": card_from_metadata(parameters)}
         server = self.client.server_metadata()
         self.runtime = {"backend": "kserve-grpc", "server": url, "server_name": server.name,
                         "server_version": server.version, "providers": ["remote"],

@@ -61,6 +61,12 @@ class Preprocessing:
         text = metadata.get(METADATA_KEY)
         return cls.from_dict(json.loads(text)) if text else TORCHVISION_DEFAULT
 
+    def for_crop(self, crop: int) -> "Preprocessing":
+        """This recipe for a model whose input is ``crop`` pixels, keeping the resize/crop ratio."""
+        if crop == self.crop_size:
+            return self
+        return replace(self, crop_size=crop, resize_size=round(crop * self.resize_size / self.crop_size))
+
     def override(self, **changes) -> "Preprocessing":
         """A copy with the given (non-None) fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

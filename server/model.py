@@ -6,7 +6,6 @@ is thread-safe and releases the GIL, so several batch workers may share one mode
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from convzoo.plugins.preprocessing import Preprocessing
+from convzoo.exporters.card import CARD_KEY, card_from_metadata
+from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
 from convzoo.proto import model_config_pb2
 from convzoo.server import config as configuration
 from convzoo.server.datatypes import BY_CONFIG, Datatype
@@ -67,19 +67,15 @@ class Model:
     @cached_property
     def preprocessing(self) -> Preprocessing:
         """The image recipe from the model card, scaled to the model's input size if needed."""
-        recipe = Preprocessing.from_metadata(self.metadata)
         image = next(spec for spec in self.inputs if spec.image_input)
-        crop = image.dims[1]
-        if recipe.crop_size != crop:
-            recipe = recipe.override(crop_size=crop, resize_size=round(crop * recipe.resize_size / recipe.crop_size))
-        return recipe
+        return Preprocessing.from_metadata(self.metadata).for_crop(image.dims[-1])
 
     @property
     def card(self) -> dict:
         """The exporter's model card (``card`` metadata, JSON), or {}."""
         try:
-            return json.loads(self.metadata.get("card", "{}"))
-        except json.JSONDecodeError:
+            return card_from_metadata(self.metadata)
+        except ValueError:
             return {}
 
     def run(self, feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
@@ -117,6 +113,17 @@ def _session_options(options: LoadOptions) -> ort.SessionOptions:
     session_options.intra_op_num_threads = options.intra_op_threads
     session_options.inter_op_num_threads = 1
     return session_options
+
+
+def _publish_card(config: model_config_pb2.ModelConfig, metadata: dict[str, str]) -> None:
+    """Expose the ONNX card and preprocessing as config ``parameters`` (unless config.pbtxt sets them).
+
+    KServe v2 model metadata has no place for them; ModelConfig parameters let any client
+    learn how to preprocess for this model.
+    """
+    for key in (METADATA_KEY, CARD_KEY):
+        if key in metadata and key not in config.parameters:
+            config.parameters[key].string_value = metadata[key]
 
 
 def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
@@ -160,6 +167,8 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
     for spec in specs + outputs:
         if spec.datatype.dtype is None:
             raise ValueError(f"model '{source.name}': tensor '{spec.name}' is {spec.datatype.name}, which ONNX Runtime's Python API cannot feed")
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    _publish_card(completed, metadata)
     labels = {e.name: read_labels(source.path / e.label_filename) for e in completed.output if e.label_filename}
     model = Model(
         name=source.name,
@@ -171,7 +180,7 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
         inputs=specs,
         outputs=outputs,
         labels=labels,
-        metadata=dict(session.get_modelmeta().custom_metadata_map),
+        metadata=metadata,
     )
     if options.warm_up:
         # Kernel selection (cuDNN's EXHAUSTIVE search) happens per shape on CUDA; CPU needs one run.

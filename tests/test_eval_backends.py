@@ -35,6 +35,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("backends")
     draw(root / "data", ITEMS)
     path = model(root / "repo" / "synthetic" / "1" / "model.onnx")
+    model(root / "repo" / "bare" / "1" / "model.onnx", preprocessing=None)
     manager = ModelManager(root / "repo", LoadOptions(device=DeviceRequest("cpu")), Statistics())
     args = argparse.Namespace(dataset=[("tiny", root / "data")])
     service = evaluation_service.create(args, manager)
@@ -61,12 +62,20 @@ def test_same_metrics_in_process_over_grpc_and_inside_the_server(server):
     assert local["skipped"] == remote_infer["skipped"] == inside["skipped"]
     assert local["preprocessing"] == remote_infer["preprocessing"] == inside["preprocessing"]
     assert remote_infer["runtime"]["backend"] == "kserve-grpc"
-    # The KServe protocol carries no recipe: the torchvision default, scaled to the input, agrees here.
-    assert remote_infer["runtime"]["preprocessing_from"] == DEFAULT_RECIPE
+    # KServe metadata carries no recipe: our server publishes the card as ModelConfig parameters.
+    assert remote_infer["runtime"]["preprocessing_from"] == "model config parameters"
+    assert remote_infer["model"]["card"] == local["model"]["card"]
     assert local["runtime"]["preprocessing_from"] == inside["runtime"]["preprocessing_from"] == "model metadata"
     assert inside["runtime"]["providers"] == ["CPUExecutionProvider"]
     assert inside["dataset"]["root"] == "tiny" and str(server.root) not in json.dumps(inside)
     assert inside["model"]["card"]["arch"] == "synthetic"
+
+
+def test_a_model_without_a_recipe_is_evaluated_with_torchvision_defaults_over_grpc(server):
+    report = evaluate(server, "bare", "bare", "--server", server.address, "--data", server.data)
+    assert report["runtime"]["preprocessing_from"] == DEFAULT_RECIPE
+    assert report["preprocessing"]["resize_size"] == 256 and report["preprocessing"]["crop_size"] == 224
+    assert report["metrics"]["top1"] == accuracy(ITEMS, 1)
 
 
 def test_remote_evaluation_only_knows_registered_names(server, capsys):

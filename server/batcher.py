@@ -6,7 +6,8 @@ it runs at once, so an idle server adds no delay and merging happens while a run
 with a delay it waits for more rows, but never past the oldest request's arrival plus the
 delay, and stops waiting as soon as the largest preferred size (or the maximum) is reached.
 Results are split back by rows, in order. Models with max_batch_size 0 run one request at
-a time through the same queue.
+a time through the same queue. A request whose future is cancelled while queued (its client
+went away or its deadline passed) leaves the queue at once and never runs.
 """
 
 from __future__ import annotations
@@ -80,7 +81,15 @@ class Batcher:
             self._queue.append(pending)
             self.statistics.queued(self.model.name, str(self.model.version), 1)
             self._cond.notify()
+        pending.future.add_done_callback(lambda future: future.cancelled() and self._drop(pending))
         return pending.future
+
+    def _drop(self, pending: Pending) -> None:
+        """A request cancelled while queued (client gone, deadline passed) leaves the queue, freeing its slot."""
+        with self._cond:
+            if pending in self._queue:
+                self._queue.remove(pending)
+                self.statistics.queued(self.model.name, str(self.model.version), -1)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop accepting; queued requests still run; wait for the workers."""
@@ -91,12 +100,14 @@ class Batcher:
             thread.join(timeout)
 
     def _take(self) -> list[Pending] | None:
+        """The next group to run (those still wanted: cancelled ones are left out), or None once closed."""
         with self._cond:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._cond.wait()
             while True:
+                if not self._queue:
+                    if self._closed:
+                        return None
+                    self._cond.wait()
+                    continue
                 group = self._compatible()
                 rows = sum(p.rows for p in group)
                 waited = time.monotonic_ns() - group[0].enqueued_ns
@@ -107,7 +118,7 @@ class Batcher:
             for pending in group:
                 self._queue.remove(pending)
             self.statistics.queued(self.model.name, str(self.model.version), -len(group))
-            return group
+        return [p for p in group if p.future.set_running_or_notify_cancel()]
 
     def _compatible(self) -> list[Pending]:
         first = self._queue[0]
@@ -122,7 +133,8 @@ class Batcher:
 
     def _work(self) -> None:
         while (group := self._take()) is not None:
-            self._execute(group)
+            if group:
+                self._execute(group)
 
     def _execute(self, group: list[Pending]) -> None:
         start = time.monotonic_ns()

@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import CancelledError, Future
 from importlib.metadata import PackageNotFoundError, version as package_version
 from typing import Callable, Iterator
 
@@ -92,20 +93,30 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def ModelInfer(self, request, context):
         try:
-            return self._submit(request)()
+            return self._submit(request, lambda future: context.add_callback(future.cancel) or future.cancel())()
         except ServingError as error:
             context.abort(error.code, error.message)
+        except CancelledError:
+            context.abort(grpc.StatusCode.CANCELLED, "request cancelled while queued (client gone or deadline passed)")
 
     def ModelStreamInfer(self, request_iterator, context) -> Iterator[pb.ModelStreamInferResponse]:
         """Requests of a stream are validated and queued as they arrive (so they can batch
         together); responses come back in request order. A failed request answers with
-        ``error_message`` and the stream goes on."""
+        ``error_message`` and the stream goes on. When the stream ends early (cancelled, deadline),
+        its queued requests are cancelled and never run."""
         started: queue.Queue = queue.Queue()
+        queued: set[Future] = set()
+
+        def track(future: Future) -> None:
+            queued.add(future)
+            future.add_done_callback(queued.discard)
+
+        context.add_callback(lambda: [future.cancel() for future in queued.copy()])
 
         def read() -> None:
             try:
                 for request in request_iterator:
-                    started.put(self._start_safely(request))
+                    started.put(self._start_safely(request, track))
             except Exception as exc:  # the client went away: stop reading
                 log.debug("stream reader stopped: %s", exc)
             finally:
@@ -117,10 +128,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 yield pb.ModelStreamInferResponse(infer_response=finish())
             except ServingError as error:
                 yield pb.ModelStreamInferResponse(error_message=error.message)
+            except CancelledError:
+                return
 
-    def _start_safely(self, request) -> Callable[[], pb.ModelInferResponse]:
+    def _start_safely(self, request, track) -> Callable[[], pb.ModelInferResponse]:
         try:
-            return self._submit(request)
+            return self._submit(request, track)
         except ServingError as error:
             failure = error
 
@@ -129,8 +142,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
             return fail
 
-    def _submit(self, request: pb.ModelInferRequest) -> Callable[[], pb.ModelInferResponse]:
-        """Validate and queue a request; the returned call waits and builds the response."""
+    def _submit(self, request: pb.ModelInferRequest, track: Callable[[Future], object]) -> Callable[[], pb.ModelInferResponse]:
+        """Validate and queue a request (``track`` gets its future, to cancel it when the call ends);
+        the returned call waits and builds the response."""
         start = time.monotonic_ns()
         served = self.manager.get(request.model_name, request.model_version)
         model = served.model
@@ -138,6 +152,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             valid = validate(model, request)
             future = served.batcher.submit(valid.feeds)
+            track(future)
         except ServingError:
             self.statistics.request(name, version, False, time.monotonic_ns() - start)
             raise
@@ -155,7 +170,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     datatype, shape, raw = codec.encode(array)
                     response.outputs.add(name=output.name, datatype=datatype, shape=shape)
                     response.raw_output_contents.append(raw)
-            except ServingError:
+            except (ServingError, CancelledError):
                 self.statistics.request(name, version, False, time.monotonic_ns() - start)
                 raise
             self.statistics.request(name, version, True, time.monotonic_ns() - start)

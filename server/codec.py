@@ -24,8 +24,10 @@ def element_count(shape: list[int]) -> int:
     return math.prod(shape)
 
 
-def shape_text(shape) -> str:
-    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+def shape_text(shape, limit: int = 8) -> str:
+    """``[2,3,224,224]``; a shape of more than ``limit`` dims shows the first ones and the rank."""
+    shown = ",".join(str(int(d)) for d in shape[:limit])
+    return f"[{shown},... ({len(shape)} dims)]" if len(shape) > limit else f"[{shown}]"
 
 
 def serialize_bytes(array: np.ndarray) -> bytes:

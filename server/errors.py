@@ -5,10 +5,16 @@ from __future__ import annotations
 import grpc
 
 
+# Messages quote request fields (names, shapes); cap them so a huge field cannot make a huge reply.
+MAX_MESSAGE_CHARS = 1000
+
+
 class ServingError(Exception):
     """A request failed with ``code``; ``message`` names the tensor/model and what was expected."""
 
     def __init__(self, code: grpc.StatusCode, message: str):
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
         super().__init__(message)
         self.code = code
         self.message = message

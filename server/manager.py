@@ -16,7 +16,7 @@ from typing import Callable
 
 from convzoo.server import repository
 from convzoo.server.batcher import Batcher
-from convzoo.server.errors import not_found, unavailable
+from convzoo.server.errors import invalid, not_found, unavailable
 from convzoo.server.model import LoadOptions, Model, load
 from convzoo.server.statistics import Statistics
 
@@ -140,8 +140,11 @@ class ModelManager:
     def get(self, name: str, version: str = "") -> Served:
         """The ready version asked for (empty: the latest ready one).
 
-        NOT_FOUND for an unknown model or version, UNAVAILABLE for one that is not ready.
+        INVALID_ARGUMENT for an empty name, NOT_FOUND for an unknown model or version,
+        UNAVAILABLE for one that is not ready.
         """
+        if not name:
+            raise invalid("model name is empty")
         with self._lock:
             states = self._models.get(name)
         if states is None:

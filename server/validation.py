@@ -1,8 +1,9 @@
 """Check a ModelInferRequest against the model's config and decode its tensors.
 
 Everything is checked before ONNX Runtime sees the request: input and output names,
-datatypes, ranks and dims, batch size, data length, BYTES framing, raw-vs-typed contents.
-Failures are INVALID_ARGUMENT with a message naming the tensor and the expected value.
+datatypes, ranks and dims, batch size, data length, BYTES framing, raw-vs-typed contents,
+request parameters. Failures are INVALID_ARGUMENT with a message naming the tensor and the
+expected value (docs/errors.md lists them). Checks cost at most linear time in the request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,18 @@ from convzoo.server.errors import invalid
 from convzoo.server.model import Model, TensorSpec
 
 CLASSIFICATION = "classification"
+INTEGER = ("int64_param", "uint64_param")
+# Request parameters Triton clients send, and the types they must have (convzoo does not act
+# on them: gRPC deadlines bound the time a request may wait).
+REQUEST_PARAMETERS = {
+    "priority": INTEGER,
+    "timeout": INTEGER,
+    "sequence_id": INTEGER + ("string_param",),
+    "sequence_start": ("bool_param",),
+    "sequence_end": ("bool_param",),
+    "binary_data_output": ("bool_param",),
+}
+MAX_ELEMENTS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,11 +53,15 @@ def _expected_shape(model: Model, spec: TensorSpec) -> list[int]:
     return ([-1] if model.max_batch_size > 0 else []) + list(spec.dims)
 
 
-def _check_shape(model: Model, spec: TensorSpec, shape: list[int]) -> None:
+def _check_shape(model: Model, spec: TensorSpec, shape) -> None:
     expected = _expected_shape(model, spec)
+    if len(shape) != len(expected):
+        raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)}; expected {codec.shape_text(expected)}")
     if any(d < 0 for d in shape):
         raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)} with a negative dimension")
-    if len(shape) != len(expected) or any(e >= 0 and d != e for d, e in zip(shape, expected)):
+    if codec.element_count(shape) > MAX_ELEMENTS:
+        raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)}, whose element count overflows 64 bits")
+    if any(e >= 0 and d != e for d, e in zip(shape, expected)):
         raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)}; expected {codec.shape_text(expected)}")
     if model.max_batch_size > 0 and not 1 <= shape[0] <= model.max_batch_size:
         raise invalid(
@@ -52,7 +69,7 @@ def _check_shape(model: Model, spec: TensorSpec, shape: list[int]) -> None:
         )
 
 
-def _image_shape(model: Model, spec: TensorSpec, shape: list[int]) -> int:
+def _image_shape(model: Model, spec: TensorSpec, shape) -> int:
     """Batch size of an encoded-image BYTES input: shape [N] or [N, 1]."""
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
         raise invalid(f"input '{spec.name}' as encoded images has shape {codec.shape_text(shape)}; expected [-1] or [-1,1]")
@@ -99,13 +116,14 @@ def _input_data(request: pb.ModelInferRequest, index: int, tensor, spec: TensorS
 
 def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
     """The decoded feeds and requested outputs of a request, or INVALID_ARGUMENT."""
+    check_parameters(request)
     specs = {spec.name: spec for spec in model.inputs}
     names = [tensor.name for tensor in request.inputs]
     unknown = [name for name in names if name not in specs]
     if unknown:
         raise invalid(f"unknown input '{unknown[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
-    duplicate = next((name for name in names if names.count(name) > 1), None)
-    if duplicate:
+    if len(set(names)) != len(names):
+        duplicate = next(name for index, name in enumerate(names) if name in names[:index])
         raise invalid(f"input '{duplicate}' appears more than once")
     missing = [name for name in specs if name not in names]
     if missing:
@@ -118,12 +136,13 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
     batch, batch_from = None, None
     for index, tensor in enumerate(request.inputs):
         spec = specs[tensor.name]
-        shape = list(tensor.shape)
+        shape = tensor.shape  # converted to a list only once its rank is known to be right
         datatype = DATATYPES.get(tensor.datatype)
         if datatype is None:
             raise invalid(f"input '{spec.name}' has unknown datatype '{tensor.datatype}'; expected {spec.datatype.name}")
         if spec.image_input and datatype.name == "BYTES":
             rows = _image_shape(model, spec, shape)
+            shape = list(shape)
             images = _input_data(request, index, tensor, spec, datatype, shape)
             array = _decode_images(model, spec, images)
         else:
@@ -131,6 +150,7 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
                 also = " (or BYTES encoded images)" if spec.image_input else ""
                 raise invalid(f"input '{spec.name}' has datatype {datatype.name}; expected {spec.datatype.name}{also}")
             _check_shape(model, spec, shape)
+            shape = list(shape)
             array = _input_data(request, index, tensor, spec, datatype, shape)
             if datatype.name == "BYTES":
                 array = _as_text(array, spec.name)
@@ -151,14 +171,25 @@ def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[Reque
     for output in request.outputs:
         if output.name not in specs:
             raise invalid(f"unknown output '{output.name}' for model '{model.name}'; expected one of: {', '.join(specs)}")
+        if output.name in {r.name for r in result}:
+            raise invalid(f"output '{output.name}' is requested more than once")
         k = 0
         if CLASSIFICATION in output.parameters:
             parameter = output.parameters[CLASSIFICATION]
             kind = parameter.WhichOneof("parameter_choice")
-            k = getattr(parameter, kind) if kind in ("int64_param", "uint64_param") else 0
+            k = getattr(parameter, kind) if kind in INTEGER else 0
             if k <= 0:
                 raise invalid(f"output '{output.name}': parameter 'classification' must be an integer > 0, got {kind}={getattr(parameter, kind) if kind else 'nothing'}")
             if specs[output.name].datatype.name in ("BYTES", "BOOL"):
                 raise invalid(f"output '{output.name}' is {specs[output.name].datatype.name}; classification needs a numeric output")
         result.append(RequestedOutput(output.name, k))
     return result
+
+
+def check_parameters(request: pb.ModelInferRequest) -> None:
+    """Known request parameters must have their type; unknown ones are ignored, as Triton does."""
+    for name, allowed in REQUEST_PARAMETERS.items():
+        if name in request.parameters:
+            kind = request.parameters[name].WhichOneof("parameter_choice")
+            if kind not in allowed:
+                raise invalid(f"request parameter '{name}' must be {' or '.join(allowed)}, got {kind or 'nothing'}")

@@ -21,4 +21,4 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(VENV)/bin/python -m convzoo.exporters.demo --repository $(OUT)/repository
+	OUT=$(OUT) VENV=$(VENV) ./demo.sh

@@ -15,7 +15,6 @@ import numpy as np
 from convzoo.exporters.card import card_from_metadata
 from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
 
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_RECIPE = "torchvision default (the model publishes none)"
 
 
@@ -41,18 +40,6 @@ def joined_logits(parts: list[np.ndarray], rows: int) -> np.ndarray:
     return logits
 
 
-def onnx_providers(device: str) -> list[str]:
-    """Execution providers to ask ONNX Runtime for (what it really uses comes from the session)."""
-    import onnxruntime as ort
-
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}")
-    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    if device == "cuda" and not cuda:
-        raise ValueError("this onnxruntime build has no CUDAExecutionProvider")
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda and device != "cpu" else ["CPUExecutionProvider"]
-
-
 class OnnxBackend:
     """In-process ONNX Runtime: first input, first output, any ONNX image classifier."""
 
@@ -62,9 +49,12 @@ class OnnxBackend:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such model file")
-        self.session = ort.InferenceSession(str(self.path), providers=onnx_providers(device))
-        if device == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
-            raise ValueError("ONNX Runtime fell back to CPU although --device cuda was asked for")
+        from convzoo.server.device import DeviceRequest
+
+        # The server's device logic: auto probes CUDA once; an explicit cuda that falls back is an error.
+        request = DeviceRequest.parse(device, strict=device != "auto").resolve_auto()
+        self.session = ort.InferenceSession(str(self.path), providers=request.providers())
+        request.actual_device(self.session.get_providers())
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.output_name = self.session.get_outputs()[0].name
@@ -92,6 +82,14 @@ class OnnxBackend:
         return joined_logits(parts, len(images))
 
 
+def served_on(config) -> str:
+    """Where the server says the model runs: its instance group kind (Triton's ``KIND_GPU``/``KIND_CPU``)."""
+    from convzoo.proto import model_config_pb2
+
+    kinds = {model_config_pb2.ModelInstanceGroup.Kind.Name(group.kind) for group in config.instance_group}
+    return f"remote ({', '.join(sorted(kinds))})" if kinds else "remote"
+
+
 class GrpcBackend:
     """Any KServe v2 / Triton gRPC endpoint via ModelInfer (first input, first output).
 
@@ -115,7 +113,7 @@ class GrpcBackend:
         self.model = {"name": model, "source": f"grpc://{url}/{model}", "version": version, "card": card_from_metadata(parameters)}
         server = self.client.server_metadata()
         self.runtime = {"backend": "kserve-grpc", "server": url, "server_name": server.name,
-                        "server_version": server.version, "providers": ["remote"],
+                        "server_version": server.version, "providers": [served_on(config)],
                         "preprocessing_from": "model config parameters" if METADATA_KEY in parameters else DEFAULT_RECIPE}
 
     def infer(self, images: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ def register_eval(subparsers) -> None:
     parser.add_argument("--batch-size", type=_positive, default=32)
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N images")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="decode/preprocess threads (0: decode inline)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="in-process ONNX Runtime device")
+    parser.add_argument("--device", default="auto", help="in-process ONNX Runtime device: auto, cpu, cuda or cuda:N (an explicit cuda never falls back to CPU silently)")
     parser.add_argument("--on-error", default="skip", choices=ON_ERROR, help="an undecodable file: skip it (listed in the report) or stop")
     parser.add_argument("--draft", action="store_true", help="opt-in fast JPEG decoding: large JPEGs are DCT-downscaled before the resize; not bit-exact, so accuracy may differ from the exact transform")
     parser.add_argument("--resize-size", type=_positive, help="override the model's preprocessing resize")

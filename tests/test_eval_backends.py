@@ -62,6 +62,7 @@ def test_same_metrics_in_process_over_grpc_and_inside_the_server(server):
     assert local["skipped"] == remote_infer["skipped"] == inside["skipped"]
     assert local["preprocessing"] == remote_infer["preprocessing"] == inside["preprocessing"]
     assert remote_infer["runtime"]["backend"] == "kserve-grpc"
+    assert remote_infer["runtime"]["providers"] == ["remote (KIND_CPU)"]
     # KServe metadata carries no recipe: our server publishes the card as ModelConfig parameters.
     assert remote_infer["runtime"]["preprocessing_from"] == "model config parameters"
     assert remote_infer["model"]["card"] == local["model"]["card"]

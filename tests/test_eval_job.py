@@ -160,3 +160,14 @@ def test_draft_only_changes_jpegs_twice_the_resize_size():
         draft = decode_image(buffer.getvalue(), draft=TORCHVISION_DEFAULT.resize_size)
         assert min(draft.size) >= TORCHVISION_DEFAULT.resize_size
         assert (not np.array_equal(exact, TORCHVISION_DEFAULT(draft))) == changed
+
+
+def test_explicit_cuda_without_a_gpu_is_an_error_not_a_silent_cpu_run(messy, onnx_model, tmp_path, capsys):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.InferenceSession(str(onnx_model)).get_providers():
+        pytest.skip("this machine runs CUDA")
+    assert convzoo("eval", "--data", messy, "--model", onnx_model, "--device", "cuda", "--no-progress") == 1
+    assert "--strict-device: ONNX Runtime could not create the CUDA provider" in capsys.readouterr().err
+    assert convzoo("eval", "--data", messy, "--model", onnx_model, "--device", "gpu", "--no-progress") == 1
+    assert "unknown device 'gpu'" in capsys.readouterr().err

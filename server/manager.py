@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from convzoo.server import repository
+from convzoo.server import paths, repository
 from convzoo.server.batcher import Batcher
 from convzoo.server.errors import invalid, not_found, unavailable
 from convzoo.server.model import LoadOptions, Model, load
@@ -70,7 +70,9 @@ class ModelManager:
                 pass  # recorded as UNAVAILABLE with its reason, and logged
 
     def load(self, name: str) -> None:
-        """(Re)load a model's selected versions; raises ValueError if any fails."""
+        """(Re)load a model's selected versions; raises ValueError if any fails (or the name is
+        not a folder name: then nothing is recorded or opened)."""
+        paths.check_name(name)
         with self._lock:
             model_lock = self._model_locks.setdefault(name, threading.Lock())
         with model_lock:
@@ -109,6 +111,7 @@ class ModelManager:
 
     def unload(self, name: str) -> None:
         """Stop serving a model: new requests are refused, queued ones finish."""
+        paths.check_name(name)
         with self._lock:
             if name not in self._models and name not in repository.model_names(self.root):
                 raise LookupError(f"model '{name}' is not in the repository {self.root}")

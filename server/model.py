@@ -169,7 +169,7 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
             raise ValueError(f"model '{source.name}': tensor '{spec.name}' is {spec.datatype.name}, which ONNX Runtime's Python API cannot feed")
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     _publish_card(completed, metadata)
-    labels = {e.name: read_labels(source.path / e.label_filename) for e in completed.output if e.label_filename}
+    labels = {e.name: read_labels(source.file(e.label_filename)) for e in completed.output if e.label_filename}
     model = Model(
         name=source.name,
         version=version,

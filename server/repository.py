@@ -2,7 +2,8 @@
 
 ``<repo>/<name>/config.pbtxt`` (protobuf text format, optional), ``<repo>/<name>/<version>/model.onnx``
 (positive integer version folders), and any label files the config names. Unknown config
-fields (Triton features convzoo does not implement) are ignored, as a warning.
+fields (Triton features convzoo does not implement) are ignored, as a warning. Every file
+read stays inside the model's folder, symlinks resolved (``paths``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from convzoo.proto import model_config_pb2
+from convzoo.server import paths
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.pbtxt"
@@ -48,6 +50,10 @@ class ModelSource:
     def model_file(self) -> str:
         return self.config.default_model_filename or DEFAULT_MODEL_FILE
 
+    def file(self, relative: str | Path) -> Path:
+        """A file of this model's folder; ValueError if it leads outside (``..``, absolute, symlink)."""
+        return paths.inside(self.path, self.path / relative, f"model '{self.name}': file")
+
 
 def model_names(root: Path) -> list[str]:
     """The model folders in a repository, sorted."""
@@ -68,23 +74,24 @@ def parse_config(text: str, origin: str = CONFIG_FILE) -> model_config_pb2.Model
 
 def read_model(root: Path, name: str) -> ModelSource:
     """Read one model folder; raises ValueError/OSError with the reason it cannot serve."""
-    path = root / name
+    path = root / paths.check_name(name)
     if not path.is_dir():
         raise LookupError(f"model '{name}' is not in the repository {root}")
-    config_path = path / CONFIG_FILE
+    paths.inside(root, path, f"model '{name}': folder")
+    config_path = paths.inside(path, path / CONFIG_FILE, f"model '{name}': file")
     config = parse_config(config_path.read_text(), str(config_path)) if config_path.exists() else model_config_pb2.ModelConfig()
     if config.name and config.name != name:
         raise ValueError(f"{config_path}: name '{config.name}' does not match the folder name '{name}'")
     config.name = name
-    model_file = config.default_model_filename or DEFAULT_MODEL_FILE
-    versions = {
-        int(p.name): p / model_file
-        for p in path.iterdir()
-        if p.is_dir() and p.name.isdigit() and int(p.name) > 0 and (p / model_file).is_file()
-    }
-    if not versions:
-        raise ValueError(f"model '{name}' has no version folder with {model_file} in {path}")
-    return ModelSource(name=name, path=path, config=config, versions=versions)
+    source = ModelSource(name=name, path=path, config=config, versions={})
+    for folder in path.iterdir():
+        if folder.is_dir() and folder.name.isdigit() and int(folder.name) > 0:
+            file = source.file(Path(folder.name) / source.model_file)
+            if file.is_file():
+                source.versions[int(folder.name)] = file
+    if not source.versions:
+        raise ValueError(f"model '{name}' has no version folder with {source.model_file} in {path}")
+    return source
 
 
 def read_labels(path: Path) -> list[str]:

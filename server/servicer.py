@@ -216,7 +216,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             except LookupError as exc:
                 raise not_found(str(exc.args[0] if exc.args else exc)) from None
             except (ValueError, OSError) as exc:
-                raise invalid(f"failed to load model '{request.model_name}': {exc}") from None
+                raise invalid(f"failed to {action.__name__} model '{request.model_name}': {exc}") from None
         except ServingError as error:
             context.abort(error.code, error.message)
 

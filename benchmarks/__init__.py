@@ -1,0 +1,1 @@
+"""convzoo benchmarks: ratio figures measured in one run (see ``python -m benchmarks --help``)."""

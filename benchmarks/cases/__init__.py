@@ -1,0 +1,1 @@
+"""Benchmark cases: one module per case, each registering itself with ``benchmarks.registry.case``."""

@@ -1,36 +1,53 @@
-"""Every request the server must refuse: status code and message, checked before ONNX
-Runtime runs; after each, a normal request still succeeds."""
+"""Every malformed request of docs/errors.md, sent to a ``convzoo serve`` process: the status
+and message are the table's, and a normal request succeeds after each."""
 
 from __future__ import annotations
 
+import io
+import re
 import struct
-import threading
-import time
+import zlib
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
+from PIL import Image
 
+from convzoo.proto import evaluation_pb2 as eval_pb
 from convzoo.proto import grpc_service_pb2 as pb
-from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.client import build_request, decode_response
-from server_repository import IMAGE, build_repository, classifier_logits, start_server
+from convzoo.server.errors import MAX_MESSAGE_CHARS
+from server_repository import IMAGE, build_repository, classifier_logits, start_server, write_classifier
 
-INVALID, NOT_FOUND, UNAVAILABLE = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE
+ERRORS_DOC = Path(__file__).parents[1] / "docs" / "errors.md"
 IMAGES = np.arange(2 * 3 * IMAGE * IMAGE, dtype=np.float32).reshape(2, 3, IMAGE, IMAGE) % 5
+MAX_MESSAGE_BYTES = 1 << 20
+SERVICES = {"Evaluate": "convzoo.evaluation.Evaluation"}
+
+
+def catalogue() -> list[tuple[str, str, str, str]]:
+    """(case, RPC, status, message prefix) rows of the 'Malformed requests' table."""
+    section = ERRORS_DOC.read_text().split("## Malformed requests", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip().strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return [(case.strip(), rpc, status, message.strip().strip("`")) for case, rpc, status, message in rows[2:]]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = start_server(build_repository(tmp_path_factory.mktemp("repository")))
+    root = build_repository(tmp_path_factory.mktemp("repository"))
+    outside = tmp_path_factory.mktemp("outside")
+    write_classifier(outside / "escape")
+    (root / "escape").symlink_to(outside / "escape", target_is_directory=True)
+    process = start_server(root, "--max-message-bytes", str(MAX_MESSAGE_BYTES))
     yield process
     assert process.stop() == 0
 
 
 @pytest.fixture(scope="module")
-def stub(server):
+def channel(server):
     with grpc.insecure_channel(server.url) as channel:
-        yield pb_grpc.GRPCInferenceServiceStub(channel)
+        yield channel
 
 
 def classifier(array=IMAGES, **kwargs) -> pb.ModelInferRequest:
@@ -50,144 +67,155 @@ def strings_raw(raw: bytes, shape) -> pb.ModelInferRequest:
     return request
 
 
-def edited(request: pb.ModelInferRequest, edit) -> pb.ModelInferRequest:
+def edited(request, edit):
     edit(request)
     return request
 
 
-def with_typed_and_raw():
-    request = int_add()
-    request.inputs[1].contents.int_contents.extend([1, 2, 3, 4])
-    return request
+def shaped(shape) -> pb.ModelInferRequest:
+    """The classifier request with its declared shape replaced (the data stays as it is)."""
+    return edited(classifier(), lambda r: (r.inputs[0].ClearField("shape"), r.inputs[0].shape.extend(shape)))
 
 
-def typed_in_wrong_field():
+def typed(a_field: str, a_values, b_field: str = "int_contents") -> pb.ModelInferRequest:
     request = pb.ModelInferRequest(model_name="int_add")
-    request.inputs.add(name="INPUT0", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(int_contents=[1, 2, 3, 4]))
-    request.inputs.add(name="INPUT1", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(fp32_contents=[1, 2, 3, 4]))
+    request.inputs.add(name="INPUT0", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(**{a_field: a_values}))
+    request.inputs.add(name="INPUT1", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(**{b_field: [1, 2, 3, 4]}))
     return request
 
 
-def classification_zero():
-    request = classifier(outputs=["logits"])
-    request.outputs[0].parameters["classification"].int64_param = 0
+def classification(parameter: str, value, model=None) -> pb.ModelInferRequest:
+    request = model or classifier(outputs=["logits"])
+    setattr(request.outputs[0].parameters["classification"], parameter, value)
     return request
 
 
-def image_request(data: list[bytes]) -> pb.ModelInferRequest:
+def images(data: list[bytes], shape=None) -> pb.ModelInferRequest:
     array = np.empty(len(data), dtype=object)
     array[:] = data
-    return build_request("classifier", {"input": array})
+    request = build_request("classifier", {"input": array})
+    if shape:
+        request.inputs[0].ClearField("shape")
+        request.inputs[0].shape.extend(shape)
+    return request
 
 
-CASES = {
-    "unknown model": (lambda: build_request("nope", {"input": IMAGES}), NOT_FOUND, "unknown model 'nope'"),
-    "unknown version": (
-        lambda: edited(classifier(), lambda r: setattr(r, "model_version", "7")),
-        NOT_FOUND,
-        "model 'classifier' has no version '7'; versions: 1",
+def truncated_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()[:1500]
+
+
+def png_bomb(side: int = 9000) -> bytes:
+    """A PNG whose header declares side x side pixels, with almost no pixel data: decoding it
+    in full would fail as truncated, so the size message proves the header check came first."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
+def load(name: str, **fields) -> pb.RepositoryModelLoadRequest:
+    return pb.RepositoryModelLoadRequest(model_name=name, **fields)
+
+
+REQUESTS = {
+    ("unknown model", "ModelInfer"): lambda: build_request("nope", {"input": IMAGES}),
+    ("empty model name", "ModelInfer"): lambda: build_request("", {"input": IMAGES}),
+    ("model name of 100,000 characters", "ModelInfer"): lambda: build_request("x" * 100_000, {"input": IMAGES}),
+    ("unknown version", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r, "model_version", "7")),
+    ("model that failed to load", "ModelInfer"): lambda: build_request("broken", {"x": IMAGES}),
+    ("model folder escaping by symlink", "ModelInfer"): lambda: build_request("escape", {"input": IMAGES}),
+    ("unknown datatype string", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r.inputs[0], "datatype", "FLOAT32")),
+    ("wrong datatype", "ModelInfer"): lambda: classifier(IMAGES.astype(np.float64)),
+    ("rank too small", "ModelInfer"): lambda: classifier(IMAGES[0]),
+    ("rank too large", "ModelInfer"): lambda: classifier(IMAGES[..., None]),
+    ("rank of 100,000", "ModelInfer"): lambda: shaped([2, 3, IMAGE, IMAGE] + [1] * (100_000 - 4)),
+    ("wrong dims", "ModelInfer"): lambda: classifier(IMAGES[:, :, :4]),
+    ("negative dim", "ModelInfer"): lambda: shaped([2, 3, -IMAGE, IMAGE]),
+    ("zero batch", "ModelInfer"): lambda: classifier(IMAGES[:0]),
+    ("zero dim without batching", "ModelInfer"): lambda: build_request("scaler", {"X": np.zeros((2, 0))}),
+    ("element count overflowing 64 bits", "ModelInfer"): lambda: shaped([2**62, 3, IMAGE, IMAGE]),
+    ("batch over max_batch_size", "ModelInfer"): lambda: classifier(np.zeros((9, 3, IMAGE, IMAGE), np.float32)),
+    ("raw data one byte short", "ModelInfer"): lambda: edited(classifier(), lambda r: r.raw_input_contents.__setitem__(0, r.raw_input_contents[0][:-1])),
+    ("raw data one byte long", "ModelInfer"): lambda: edited(classifier(), lambda r: r.raw_input_contents.__setitem__(0, r.raw_input_contents[0] + b"\0")),
+    ("fewer raw entries than inputs", "ModelInfer"): lambda: edited(int_add(), lambda r: r.raw_input_contents.pop()),
+    ("more raw entries than inputs", "ModelInfer"): lambda: edited(int_add(), lambda r: r.raw_input_contents.append(b"\0" * 16)),
+    ("missing input", "ModelInfer"): lambda: build_request("int_add", {"INPUT0": np.ones((1, 4), np.int32)}),
+    ("duplicate input", "ModelInfer"): lambda: edited(int_add(), lambda r: (r.inputs.add().CopyFrom(r.inputs[0]), r.raw_input_contents.append(r.raw_input_contents[0]))),
+    ("unknown input", "ModelInfer"): lambda: build_request("int_add", {"INPUT0": np.ones((1, 4), np.int32), "INPUT9": np.ones((1, 4), np.int32)}),
+    ("batch sizes differ", "ModelInfer"): lambda: int_add(b=np.ones((2, 4), np.int32)),
+    ("no data", "ModelInfer"): lambda: edited(pb.ModelInferRequest(model_name="scaler"), lambda r: r.inputs.add(name="X", datatype="FP64", shape=[2, 3])),
+    ("raw and typed contents", "ModelInfer"): lambda: edited(int_add(), lambda r: r.inputs[1].contents.int_contents.extend([1, 2, 3, 4])),
+    ("typed contents in the wrong field", "ModelInfer"): lambda: typed("int_contents", [1, 2, 3, 4], "fp32_contents"),
+    ("typed contents of the wrong count", "ModelInfer"): lambda: typed("int_contents", [1, 2, 3]),
+    ("unknown output", "ModelInfer"): lambda: classifier(outputs=["probabilities"]),
+    ("duplicate requested output", "ModelInfer"): lambda: classifier(outputs=["logits", "logits"]),
+    ("classification k of 0", "ModelInfer"): lambda: classification("int64_param", 0),
+    ("classification k below 0", "ModelInfer"): lambda: classification("int64_param", -3),
+    ("classification k as a string", "ModelInfer"): lambda: classification("string_param", "5"),
+    ("classification of a BYTES output", "ModelInfer"): lambda: classification(
+        "int64_param", 1, edited(strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 1) + b"b", [1, 2]), lambda r: r.outputs.add(name="ECHO"))
     ),
-    "model not ready": (lambda: build_request("broken", {"x": IMAGES}), UNAVAILABLE, "model 'broken' version 1 is not ready (UNAVAILABLE: ONNX Runtime cannot load"),
-    "wrong datatype": (lambda: classifier(IMAGES.astype(np.float64)), INVALID, "input 'input' has datatype FP64; expected FP32 (or BYTES encoded images)"),
-    "wrong rank": (lambda: classifier(IMAGES[0]), INVALID, f"input 'input' has shape [3,{IMAGE},{IMAGE}]; expected [-1,3,{IMAGE},{IMAGE}]"),
-    "wrong dims": (lambda: classifier(IMAGES[:, :, :4]), INVALID, f"input 'input' has shape [2,3,4,{IMAGE}]; expected [-1,3,{IMAGE},{IMAGE}]"),
-    "batch over max_batch_size": (
-        lambda: classifier(np.zeros((9, 3, IMAGE, IMAGE), np.float32)),
-        INVALID,
-        "input 'input' has batch size 9; expected 1 to 8 (max_batch_size)",
-    ),
-    "raw length": (
-        lambda: edited(classifier(), lambda r: r.raw_input_contents.__setitem__(0, b"\0" * 100)),
-        INVALID,
-        f"input 'input': raw contents have 100 bytes; expected {2 * 3 * IMAGE * IMAGE * 4} for shape [2,3,{IMAGE},{IMAGE}] FP32",
-    ),
-    "malformed BYTES length prefix": (
-        lambda: strings_raw(struct.pack("<I", 2) + b"ab" + struct.pack("<I", 50) + b"abc", [1, 2]),
-        INVALID,
-        "input 'TEXT': BYTES element 1 declares 50 bytes but only 3 remain",
-    ),
-    "truncated BYTES prefix": (
-        lambda: strings_raw(struct.pack("<I", 1) + b"a" + b"\x01\x00", [1, 2]),
-        INVALID,
-        "input 'TEXT': BYTES element 1 has a truncated 4-byte length prefix",
-    ),
-    "BYTES element count": (
-        lambda: strings_raw(struct.pack("<I", 1) + b"a", [1, 2]),
-        INVALID,
-        "input 'TEXT': 1 BYTES elements; expected 2 for shape [1,2]",
-    ),
-    "BYTES that is not UTF-8": (
-        lambda: strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 2) + b"\xff\xfe", [1, 2]),
-        INVALID,
-        "input 'TEXT': BYTES element 1 is not UTF-8; ONNX Runtime string tensors hold text",
-    ),
-    "raw and typed contents": (with_typed_and_raw, INVALID, "input 'INPUT1' has typed contents but the request also uses raw_input_contents; send one or the other"),
-    "typed contents in the wrong field": (typed_in_wrong_field, INVALID, "input 'INPUT1': datatype INT32 expects its data in contents.int_contents; got fp32_contents"),
-    "no data": (
-        lambda: edited(pb.ModelInferRequest(model_name="scaler"), lambda r: r.inputs.add(name="X", datatype="FP64", shape=[2, 3])),
-        INVALID,
-        "input 'X' has no data; expected raw_input_contents or contents",
-    ),
-    "raw count": (
-        lambda: edited(int_add(), lambda r: r.raw_input_contents.pop()),
-        INVALID,
-        "request has 1 raw_input_contents for 2 inputs; expected one per input",
-    ),
-    "unknown input": (
-        lambda: build_request("int_add", {"INPUT0": np.ones((1, 4), np.int32), "INPUT9": np.ones((1, 4), np.int32)}),
-        INVALID,
-        "unknown input 'INPUT9' for model 'int_add'; expected inputs: INPUT0, INPUT1",
-    ),
-    "missing input": (
-        lambda: build_request("int_add", {"INPUT0": np.ones((1, 4), np.int32)}),
-        INVALID,
-        "missing input 'INPUT1' for model 'int_add'; expected inputs: INPUT0, INPUT1",
-    ),
-    "batch sizes differ": (
-        lambda: int_add(b=np.ones((2, 4), np.int32)),
-        INVALID,
-        "input 'INPUT1' has batch size 2; expected 1 like input 'INPUT0'",
-    ),
-    "unknown output": (lambda: classifier(outputs=["probabilities"]), INVALID, "unknown output 'probabilities' for model 'classifier'; expected one of: logits"),
-    "classification k": (classification_zero, INVALID, "output 'logits': parameter 'classification' must be an integer > 0, got int64_param=0"),
-    "unknown datatype": (
-        lambda: edited(classifier(), lambda r: setattr(r.inputs[0], "datatype", "FLOAT32")),
-        INVALID,
-        "input 'input' has unknown datatype 'FLOAT32'; expected FP32",
-    ),
-    "undecodable image": (lambda: image_request([b"not an image"]), INVALID, "input 'input': image 0: cannot decode image"),
+    ("request parameter of the wrong type", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r.parameters["priority"], "string_param", "high")),
+    ("BYTES length prefix past the end", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 2) + b"ab" + struct.pack("<I", 50) + b"abc", [1, 2]),
+    ("BYTES length prefix truncated", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 1) + b"a" + b"\x01\x00", [1, 2]),
+    ("BYTES element count", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 1) + b"a", [1, 2]),
+    ("BYTES that is not UTF-8", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 2) + b"\xff\xfe", [1, 2]),
+    ("image bytes that are not an image", "ModelInfer"): lambda: images([b"not an image"]),
+    ("truncated JPEG", "ModelInfer"): lambda: images([truncated_jpeg()]),
+    ("decompression bomb", "ModelInfer"): lambda: images([png_bomb()]),
+    ("images of the wrong shape", "ModelInfer"): lambda: images([b"a"] * 6, shape=[2, 3]),
+    ("message above the size limit", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r, "id", "x" * MAX_MESSAGE_BYTES)),
+    ("bytes that are not a request", "ModelInfer"): lambda: b"\x0a\x02\xff\xfe",
+    ("unknown method", "Nope"): lambda: b"",
+    ("shared memory", "SystemSharedMemoryStatus"): pb.SystemSharedMemoryStatusRequest,
+    ("empty model name", "ModelReady"): pb.ModelReadyRequest,
+    ("unknown model", "ModelMetadata"): lambda: pb.ModelMetadataRequest(name="nope"),
+    ("load `..`", "RepositoryModelLoad"): lambda: load(".."),
+    ("load `../outside`", "RepositoryModelLoad"): lambda: load("../outside"),
+    ("load an absolute path", "RepositoryModelLoad"): lambda: load("/etc"),
+    ("load a symlink leading outside", "RepositoryModelLoad"): lambda: load("escape"),
+    ("load an unknown model", "RepositoryModelLoad"): lambda: load("nope"),
+    ("load from another repository", "RepositoryModelLoad"): lambda: load("classifier", repository_name="other"),
+    ("load with unsupported parameters", "RepositoryModelLoad"): lambda: edited(load("classifier"), lambda r: setattr(r.parameters["config"], "string_param", "{}")),
+    ("unload `..`", "RepositoryModelUnload"): lambda: pb.RepositoryModelUnloadRequest(model_name=".."),
+    ("evaluate a dataset path", "Evaluate"): lambda: eval_pb.EvaluateRequest(model_name="classifier", dataset="/etc"),
+    ("evaluate `../`", "Evaluate"): lambda: eval_pb.EvaluateRequest(model_name="classifier", dataset="../data"),
 }
 
 
-def assert_serves(stub) -> None:
-    response = stub.ModelInfer(classifier())
-    np.testing.assert_array_equal(decode_response(response)["logits"], classifier_logits(IMAGES))
+def call(channel, rpc: str, request, timeout: float = 30):
+    """Send ``request`` (a message, or raw bytes) to ``rpc``; a streaming answer is read through."""
+    path = f"/{SERVICES.get(rpc, 'inference.GRPCInferenceService')}/{rpc}"
+    serialize = (lambda data: data) if isinstance(request, bytes) else type(request).SerializeToString
+    if rpc == "Evaluate":
+        return list(channel.unary_stream(path, request_serializer=serialize)(request, timeout=timeout))
+    return channel.unary_unary(path, request_serializer=serialize)(request, timeout=timeout)
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_refused_with_code_and_message(stub, case):
-    make, code, message = CASES[case]
+def test_the_catalogue_and_the_requests_match():
+    rows = catalogue()
+    assert len(rows) >= 30
+    assert [(case, rpc) for case, rpc, _, _ in rows] == list(REQUESTS)
+
+
+@pytest.mark.parametrize("case, rpc, status, message", catalogue(), ids=[f"{c} ({r})" for c, r, _, _ in catalogue()])
+def test_refused_with_the_catalogued_status_and_message(channel, case, rpc, status, message):
     with pytest.raises(grpc.RpcError) as error:
-        stub.ModelInfer(make())
-    assert error.value.code() == code
-    assert error.value.details().startswith(message), error.value.details()
-    assert_serves(stub)
+        call(channel, rpc, REQUESTS[case, rpc]())
+    details = error.value.details()
+    assert (error.value.code().name, details[: len(message)]) == (status, message)
+    assert len(details) <= MAX_MESSAGE_CHARS + 40
+    response = call(channel, "ModelInfer", classifier())
+    np.testing.assert_array_equal(decode_response(pb.ModelInferResponse.FromString(response))["logits"], classifier_logits(IMAGES))
 
 
-def test_full_queue_is_resource_exhausted(stub):
-    """queue_limited holds one request for its 1.5 s batching delay; a second one is refused."""
-    first: dict = {}
-    waiting = threading.Thread(target=lambda: first.setdefault("response", stub.ModelInfer(build_request("queue_limited", {"input": IMAGES[:1]}))))
-    waiting.start()
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            stub.ModelInfer(build_request("queue_limited", {"input": IMAGES[:1]}))
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert error.details() == "model 'queue_limited' version 1: queue is full (1 requests waiting); retry later"
-            break
-        assert time.monotonic() < deadline, "the queue never filled"
-    waiting.join()
-    np.testing.assert_array_equal(decode_response(first["response"])["logits"], classifier_logits(IMAGES[:1]))
-    assert_serves(stub)
+def test_the_symlinked_model_was_never_opened(channel, server):
+    """The outside model is valid: had the server followed the symlink, it would be READY."""
+    index = pb.RepositoryIndexResponse.FromString(call(channel, "RepositoryIndex", pb.RepositoryIndexRequest())).models
+    (escape,) = [m for m in index if m.name == "escape"]
+    assert escape.state == "UNAVAILABLE" and re.search(r"model 'escape': folder \S+ leads outside ", escape.reason)
+    assert not any("loaded model 'escape'" in line for line in server.log)

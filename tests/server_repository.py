@@ -261,3 +261,11 @@ def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerPro
     if process.poll() is not None or not server.port:
         raise RuntimeError(f"server exited with {process.poll()}:\n" + "\n".join(server.log))
     return server
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise OSError(f"no VmRSS for process {pid}")

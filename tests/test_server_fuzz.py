@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.client import build_request
-from server_repository import ALL_TYPES, IMAGE, build_repository, start_server
+from server_repository import ALL_TYPES, IMAGE, build_repository, rss_mb, start_server
 
 CASES = int(os.environ.get("CONVZOO_FUZZ_CASES", "2000"))
 DEADLINE_S = 10.0
@@ -121,13 +121,6 @@ def mutated_requests(draw) -> pb.ModelInferRequest:
         elif mutation == "parameters":
             draw(parameter_maps(request.parameters))
     return request
-
-
-def rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 @pytest.fixture(scope="module")

@@ -138,6 +138,16 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository):
         assert time.monotonic() < deadline, "the request never reached the queue"
         time.sleep(0.05)
     process.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 1.0
+    while True:  # new connections are refused while the in-flight request still waits
+        assert time.monotonic() < deadline, "new connections were still accepted while draining"
+        try:
+            with InferenceClient(process.url, timeout=1) as client:
+                client.live()
+        except InferenceServerError as error:
+            assert error.code == grpc.StatusCode.UNAVAILABLE
+            break
+    assert thread.is_alive()
     thread.join(30)
     assert process.wait(30) == 0
     np.testing.assert_array_equal(outcome["logits"], classifier_logits(batch))

@@ -1,8 +1,10 @@
 """The model card an exported ONNX file carries in its ``metadata_props``.
 
 Two keys: ``card`` (JSON: arch, activation, num_classes, input_size, weights {source,
-sha256, ...}, params, macs, parity {...}, versions {...}, precision, opset) and
-``preprocessing`` (JSON of :class:`convzoo.plugins.preprocessing.Preprocessing`).
+sha256, ...}, params, macs, parity {...}, versions {...}, precision, opset; fp16/int8
+add conversion {...}, calibration {layout, count, holdout, sha256, ...} and
+precision_report {...}, see ``precision``) and ``preprocessing`` (JSON of
+:class:`convzoo.plugins.preprocessing.Preprocessing`).
 Reading needs only ``onnx`` (no torch); an ONNX Runtime session's
 ``get_modelmeta().custom_metadata_map`` gives the same strings to :func:`card_from_metadata`.
 """

@@ -67,13 +67,19 @@ def register_compare(subparsers) -> None:
     parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     parser.add_argument("--output", type=Path, help="write the Markdown table here")
     parser.add_argument("--plot", type=Path, help="write a PNG of top-1 against GMACs")
+    parser.add_argument("--measure", action="store_true",
+                        help="time each fp16/int8 model and its fp32 model together now (CPU, interleaved) for the speed ratio")
+    parser.add_argument("--repository", type=Path, help="find served models' ONNX files here (for --measure)")
+    parser.add_argument("--measure-batch-size", type=_positive, default=8)
+    parser.add_argument("--measure-rounds", type=_positive, default=20)
     parser.set_defaults(func=_compare)
 
 
 def _compare(args) -> int:
     from convzoo.plugins.compare import compare
 
-    sys.stdout.write(compare(args.reports, args.output, args.plot))
+    sys.stdout.write(compare(args.reports, args.output, args.plot, args.measure, args.repository,
+                             args.measure_batch_size, args.measure_rounds))
     return 0
 
 

@@ -3,6 +3,9 @@ Prometheus metrics, readiness, and a graceful drain.
 
 Health (``grpc.health.v1``): service ``""`` and ``inference.GRPCInferenceService`` are
 SERVING while the server is ready; each model name is SERVING while a version is READY.
+
+Boundaries: gRPC and metrics bind 127.0.0.1 unless told otherwise; with a certificate and key
+gRPC speaks TLS only; with a token every call but health checks needs it (``auth``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import grpc
@@ -20,6 +24,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
+from convzoo.server.auth import BearerTokenInterceptor
 from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.manager import ModelManager
 from convzoo.server.services import ExtraService
@@ -37,6 +42,9 @@ class ServerSettings:
     metrics_port: int | None = 8002
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     workers: int = 32
+    tls_cert: Path | None = None  # PEM certificate chain and private key: serve TLS only
+    tls_key: Path | None = None
+    auth_token: str | None = None
 
 
 class InferenceServer:
@@ -58,15 +66,23 @@ class InferenceServer:
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ]
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.workers), options=options)
+        interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+        self.grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.workers), options=options, interceptors=interceptors
+        )
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         for service in extra_services:
             service.add_to_server(self.grpc)
         names = [INFERENCE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names + [s.name for s in extra_services], self.grpc)
+        address = f"{settings.host}:{settings.port}"
         try:
-            self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+            if settings.tls_cert:
+                key_pair = (settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())
+                self.port = self.grpc.add_secure_port(address, grpc.ssl_server_credentials([key_pair]))
+            else:
+                self.port = self.grpc.add_insecure_port(address)
         except RuntimeError:
             raise OSError(f"cannot bind gRPC to {settings.host}:{settings.port} (address in use?)") from None
         self.metrics_port = None
@@ -87,7 +103,8 @@ class InferenceServer:
         self.grpc.start()
         for name in ("", INFERENCE_SERVICE):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        log.info("gRPC listening on %s:%d", self.settings.host, self.port)
+        security = ("TLS" if self.settings.tls_cert else "plaintext") + (", bearer token" if self.settings.auth_token else "")
+        log.info("gRPC listening on %s:%d (%s)", self.settings.host, self.port, security)
         if self.metrics_port is not None:
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         self.manager.load_all()

@@ -9,8 +9,9 @@ import signal
 import threading
 from pathlib import Path
 
-from convzoo.server import repository, services
+from convzoo.server import channel, repository, services
 from convzoo.server.app import InferenceServer, ServerSettings
+from convzoo.server.auth import read_token
 from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.device import CONV_ALGO_SEARCH, DeviceRequest
 from convzoo.server.manager import ModelManager
@@ -27,7 +28,15 @@ def register_serve(subparsers) -> None:
         description="Serve every model of a Triton-layout repository on ONNX Runtime (CUDA or CPU).",
     )
     parser.add_argument("--repository", type=Path, required=True, help="model repository folder")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind gRPC and metrics to (default: %(default)s)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind gRPC and metrics to (default: %(default)s, this machine only)"
+    )
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve gRPC over TLS with this certificate chain")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
+    parser.add_argument(
+        "--auth-token-file", type=Path, metavar="FILE",
+        help="require 'authorization: Bearer <token>' metadata with the token in FILE (health checks excepted)",
+    )
     parser.add_argument("--port", type=int, default=8001, help="gRPC port; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
         "--metrics-port", type=int, default=8002, help="Prometheus port; 0 picks a free one, -1 disables (default: %(default)s)"
@@ -66,6 +75,8 @@ def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM/SIGINT, then drain and return 0."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     repository.model_names(args.repository)  # fail now, before binding, if it is not a folder
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
     requested = DeviceRequest.parse(args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search)
     device = requested.resolve_auto()
     if requested.kind == "auto":
@@ -87,6 +98,9 @@ def serve(args: argparse.Namespace) -> int:
         metrics_port=None if args.metrics_port < 0 else args.metrics_port,
         max_message_bytes=args.max_message_bytes,
         workers=args.grpc_workers,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        auth_token=read_token(args.auth_token_file) if args.auth_token_file else None,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -110,6 +124,7 @@ def register_infer(subparsers) -> None:
     parser.add_argument("--model", required=True, help="model name")
     parser.add_argument("--version", default="", help="model version (default: the latest ready one)")
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")
+    channel.add_arguments(parser)
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     parser.set_defaults(func=infer)
 
@@ -121,7 +136,7 @@ def infer(args: argparse.Namespace) -> int:
     if args.top_k <= 0:
         raise ValueError(f"--top-k must be positive, got {args.top_k}")
     images = [path.read_bytes() for path in args.images]
-    with InferenceClient(args.server) as client:
+    with InferenceClient(args.server, security=channel.Security.from_args(args)) as client:
         results = client.infer_images(args.model, images, top_k=args.top_k, version=args.version)
     for path, classes in zip(args.images, results):
         print(path)

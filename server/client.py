@@ -6,6 +6,8 @@ evaluation job). Any KServe v2 / Triton gRPC server works.
         top5 = client.infer_images("resnet50", [jpeg_bytes], top_k=5)
         top5[0][0].label, top5[0][0].score
 
+    InferenceClient("models.example:8001", security=Security(tls=True, token="..."))  # TLS + bearer token
+
 Errors from the server raise ``InferenceServerError`` (an OSError) with the gRPC ``code``.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server import classification, codec
+from convzoo.server.channel import Security, open_channel
 from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.datatypes import DATATYPES
 from convzoo.server.errors import ServingError
@@ -40,14 +43,21 @@ class Classification(NamedTuple):
 
 
 class InferenceClient:
-    """Blocking client for one server at ``url`` (``host:port``)."""
+    """Blocking client for one server at ``url`` (``host:port``); ``security``: TLS and a bearer token."""
 
-    def __init__(self, url: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, timeout: float | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        timeout: float | None = None,
+        security: Security = Security(),
+    ):
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
-        self._channel = grpc.insecure_channel(url, options=options)
+        self._channel = open_channel(url, security, options)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._timeout = timeout
         self._metadata: dict[tuple[str, str], pb.ModelMetadataResponse] = {}

@@ -98,10 +98,11 @@ class GrpcBackend:
     offers them; otherwise torchvision's recipe scaled to the model's input size.
     """
 
-    def __init__(self, url: str, model: str, version: str = "") -> None:
+    def __init__(self, url: str, model: str, version: str = "", security=None) -> None:
+        from convzoo.server.channel import Security
         from convzoo.server.client import InferenceClient
 
-        self.client = InferenceClient(url)
+        self.client = InferenceClient(url, security=security or Security())
         self.name, self.version = model, version
         metadata = self.client.model_metadata(model, version)
         config = self.client.model_config(model, version)

@@ -10,6 +10,7 @@ from pathlib import Path
 from convzoo.plugins import registry
 from convzoo.plugins.datasets import FORMATS
 from convzoo.plugins.loader import ON_ERROR
+from convzoo.server import channel
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
@@ -31,6 +32,7 @@ def register_eval(subparsers) -> None:
     parser.add_argument("--server", metavar="HOST:PORT", help="infer through this KServe v2 gRPC endpoint")
     parser.add_argument("--model-version", default="", help="model version on the server (default: the server's choice)")
     parser.add_argument("--remote", action="store_true", help="run the whole evaluation inside the convzoo server")
+    channel.add_arguments(parser)
     parser.add_argument("--plugins", default=registry.DEFAULT_SPEC, help=f"comma-separated plugins (default {registry.DEFAULT_SPEC}; see `convzoo plugins`)")
     parser.add_argument("--batch-size", type=_positive, default=32)
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N images")
@@ -86,6 +88,7 @@ def _compare(args) -> int:
 def register_plugins(subparsers) -> None:
     parser = subparsers.add_parser("plugins", help="list installed evaluation plugins")
     parser.add_argument("--server", metavar="HOST:PORT", help="list a convzoo server's plugins and datasets instead")
+    channel.add_arguments(parser)
     parser.set_defaults(func=_plugins)
 
 
@@ -93,7 +96,7 @@ def _plugins(args) -> int:
     if args.server:
         from convzoo.plugins.remote import server_catalog
 
-        plugins, datasets = server_catalog(args.server)
+        plugins, datasets = server_catalog(args.server, channel.Security.from_args(args))
         rows = [{"name": p.name, "description": p.description, "distribution": p.distribution} for p in plugins]
         for d in datasets:
             print(f"dataset {d.name}: {d.layout}, {d.size} images, {d.classes} classes")

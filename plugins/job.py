@@ -19,8 +19,9 @@ def checkpoint_path(output: Path) -> Path:
 def _backend(args):
     if args.server:
         from convzoo.plugins.backends import GrpcBackend
+        from convzoo.server.channel import Security
 
-        return GrpcBackend(args.server, args.model, args.model_version)
+        return GrpcBackend(args.server, args.model, args.model_version, Security.from_args(args))
     from convzoo.plugins.backends import OnnxBackend
 
     return OnnxBackend(args.model, device=args.device)

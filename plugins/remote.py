@@ -12,16 +12,17 @@ import json
 import grpc
 
 from convzoo.plugins.evaluate import Progress
+from convzoo.server.channel import Security, open_channel
 
 LOCAL_ONLY = ("resume", "predictions", "draft", "resize_size", "crop_size", "interpolation")
 
 
-def server_catalog(server: str) -> tuple[list, list]:
+def server_catalog(server: str, security: Security = Security()) -> tuple[list, list]:
     """The plugins and the registered datasets of a convzoo server."""
     from convzoo.proto import evaluation_pb2 as pb
     from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 
-    with grpc.insecure_channel(server) as channel:
+    with open_channel(server, security) as channel:
         stub = pb_grpc.EvaluationStub(channel)
         try:
             plugins = stub.ListPlugins(pb.ListPluginsRequest()).plugins
@@ -45,7 +46,7 @@ def evaluate_remote(args, on_progress=None) -> dict:
     request = pb.EvaluateRequest(model_name=args.model, model_version=args.model_version, dataset=args.data,
                                  plugins=args.plugins, limit=args.limit or 0, batch_size=args.batch_size,
                                  on_error=args.on_error)
-    with grpc.insecure_channel(args.server) as channel:
+    with open_channel(args.server, Security.from_args(args)) as channel:
         call = pb_grpc.EvaluationStub(channel).Evaluate(request)
         try:
             for response in call:

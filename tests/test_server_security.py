@@ -6,6 +6,7 @@ tritonclient (``ssl=True``, in its own process)."""
 from __future__ import annotations
 
 import io
+import json
 import ipaddress
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.auth import REFUSAL
 from convzoo.server.channel import Security, open_channel
 from convzoo.server.client import InferenceClient, InferenceServerError, build_request
+from evalsupport import Item, convzoo, draw
 from server_repository import IMAGE, VENV_BIN, classifier_logits, start_server, write_classifier
 
 BATCH = np.ones((1, 3, IMAGE, IMAGE), np.float32)
@@ -81,9 +83,16 @@ def secrets(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def tls_server(repository, secrets):
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    draw(root, [Item(f"{i % 3}/{i}.jpeg", i % 3, i % 3) for i in range(6)])  # ImageNetV2 layout: classes 0-2
+    return root
+
+
+@pytest.fixture(scope="module")
+def tls_server(repository, secrets, dataset):
     process = start_server(repository, "--tls-cert", str(secrets["cert"]), "--tls-key", str(secrets["key"]),
-                           "--auth-token-file", str(secrets["token"]))
+                           "--auth-token-file", str(secrets["token"]), "--dataset", f"tiny={dataset}")
     yield process
     assert process.stop() == 0
 
@@ -170,3 +179,16 @@ def test_token_without_tls_works_on_this_machine(repository, secrets):
         assert error.value.code == grpc.StatusCode.UNAUTHENTICATED
     finally:
         assert process.stop() == 0
+
+
+def test_eval_through_tls_and_token(tls_server, secrets, dataset, tmp_path, capsys):
+    flags = ["--server", tls_server.url, "--model", "classifier", "--plugins", "top1", "--no-progress",
+             "--tls-ca", secrets["cert"]]
+    token = ["--auth-token-file", secrets["token"]]
+    assert convzoo("eval", *flags, *token, "--data", dataset, "--output", tmp_path / "grpc.json") == 0
+    assert convzoo("eval", *flags, *token, "--remote", "--data", "tiny", "--output", tmp_path / "inside.json") == 0
+    grpc_report, inside = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("grpc", "inside"))
+    assert grpc_report["count"] == inside["count"] == 6 and grpc_report["metrics"] == inside["metrics"]
+    capsys.readouterr()
+    assert convzoo("eval", *flags, "--remote", "--data", "tiny") == 1
+    assert f"UNAUTHENTICATED: {REFUSAL}" in capsys.readouterr().err

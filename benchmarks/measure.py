@@ -1,5 +1,5 @@
 """Timing and ratios: every figure is A/B of two measurements taken in the same run,
-interleaved A B A B over rounds, and reported as the median of the per-round ratios.
+interleaved (A B, B A, A B ...) over rounds, and reported as the median of the per-round ratios.
 
 A measurement is a dict of numbers (``items_per_s``, ``p50``, ``p99`` ...) plus its raw
 ``latencies``; a figure picks one key and divides A's value by B's, round by round.
@@ -61,8 +61,17 @@ class Figure:
 
 
 def interleave(a: Callable[[], Measurement], b: Callable[[], Measurement], rounds: int) -> list[tuple[Measurement, Measurement]]:
-    """``rounds`` pairs measured A B A B ...; warm both sides up before calling this."""
-    return [(a(), b()) for _ in range(rounds)]
+    """``rounds`` (A, B) pairs, measured A B, B A, A B ... so that a load that drifts during
+    the run favours neither side; warm both sides up before calling this."""
+    pairs = []
+    for index in range(rounds):
+        if index % 2:
+            second = b()
+            pairs.append((a(), second))
+        else:
+            first = a()
+            pairs.append((first, b()))
+    return pairs
 
 
 def percentile(values: list[float], q: float) -> float:

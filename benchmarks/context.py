@@ -17,6 +17,8 @@ class Context:
     seconds: float = 1.0  # length of one timed sample
     threads: int = 2  # ONNX Runtime intra-op threads, PyTorch threads, server --intra-op-threads
     device: str = "cpu"
+    # cuDNN's EXHAUSTIVE search runs per new shape, and dynamic batching makes many shapes.
+    conv_algo_search: str = "HEURISTIC"
     quick: bool = False
     models: ModelStore = field(init=False)
     providers: set = field(default_factory=set, init=False)  # what the in-process sessions really used
@@ -34,7 +36,8 @@ class Context:
         from convzoo.server.device import DeviceRequest
         from convzoo.server.model import LoadOptions
 
-        return LoadOptions(device=DeviceRequest.parse(self.device), intra_op_threads=self.threads)
+        device = DeviceRequest.parse(self.device, conv_algo_search=self.conv_algo_search)
+        return LoadOptions(device=device, intra_op_threads=self.threads)
 
     def load_model(self, folder: Path):
         """Version 1 of the model in ``folder`` loaded in this process exactly as the server loads it."""
@@ -46,7 +49,8 @@ class Context:
         return model
 
     def serve_args(self) -> list[str]:
-        return ["--device", self.device, "--intra-op-threads", str(self.threads)]
+        cuda = [] if self.device == "cpu" else ["--strict-device", "--cudnn-conv-algo-search", self.conv_algo_search]
+        return ["--device", self.device, "--intra-op-threads", str(self.threads), *cuda]
 
     def start_server(self, repository: Path, *args: str) -> ServerProcess:
         """``convzoo serve`` of ``repository`` with this run's threads and device (a context manager)."""

@@ -145,8 +145,9 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository):
             with InferenceClient(process.url, timeout=1) as client:
                 client.live()
         except InferenceServerError as error:
-            assert error.code == grpc.StatusCode.UNAVAILABLE
-            break
+            if error.code == grpc.StatusCode.UNAVAILABLE:
+                break
+            assert error.code == grpc.StatusCode.CANCELLED  # a call that raced the shutdown is refused too
     assert thread.is_alive()
     thread.join(30)
     assert process.wait(30) == 0

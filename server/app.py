@@ -30,6 +30,7 @@ from convzoo.server.manager import ModelManager
 from convzoo.server.services import ExtraService
 from convzoo.server.servicer import InferenceServicer
 from convzoo.server.statistics import Statistics
+from convzoo.server.tls import server_credentials
 
 log = logging.getLogger(__name__)
 INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -79,8 +80,7 @@ class InferenceServer:
         address = f"{settings.host}:{settings.port}"
         try:
             if settings.tls_cert:
-                key_pair = (settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())
-                self.port = self.grpc.add_secure_port(address, grpc.ssl_server_credentials([key_pair]))
+                self.port = self.grpc.add_secure_port(address, server_credentials(settings.tls_cert, settings.tls_key))
             else:
                 self.port = self.grpc.add_insecure_port(address)
         except RuntimeError:

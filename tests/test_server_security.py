@@ -192,3 +192,18 @@ def test_eval_through_tls_and_token(tls_server, secrets, dataset, tmp_path, caps
     capsys.readouterr()
     assert convzoo("eval", *flags, "--remote", "--data", "tiny") == 1
     assert f"UNAUTHENTICATED: {REFUSAL}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("problem", ["not PEM", "key of another certificate", "missing"])
+def test_bad_certificates_stop_the_server_with_one_line(repository, secrets, tmp_path, problem):
+    cert, key = secrets["cert"], tmp_path / "key.pem"
+    if problem == "not PEM":
+        key.write_text("garbage\n")
+    elif problem == "key of another certificate":
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", str(key)],
+                       check=True, capture_output=True)
+    run = subprocess.run([str(VENV_BIN / "convzoo"), "serve", "--repository", str(repository), "--port", "0", "--metrics-port", "-1",
+                          "--device", "cpu", "--tls-cert", str(cert), "--tls-key", str(key)], capture_output=True, text=True, timeout=60)
+    expected = (f"cannot read --tls-cert {cert} or --tls-key {key}: No such file or directory" if problem == "missing"
+                else f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate chain and its key")
+    assert (run.returncode, run.stderr.splitlines()[-1]) == (1, f"convzoo serve: error: {expected}")

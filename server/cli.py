@@ -45,7 +45,8 @@ def register_serve(subparsers) -> None:
     parser.add_argument("--strict-device", action="store_true", help="fail a model's load instead of falling back from CUDA to CPU")
     parser.add_argument("--cudnn-conv-algo-search", choices=CONV_ALGO_SEARCH, default="EXHAUSTIVE", help="CUDA provider option")
     parser.add_argument(
-        "--intra-op-threads", type=int, default=0, help="ONNX Runtime threads per session; 0 lets ONNX Runtime choose (default)"
+        "--intra-op-threads", type=int, default=0,
+        help="ONNX Runtime threads per session; 0 (default): one per CPU this process may use (affinity, cgroup quota)"
     )
     parser.add_argument(
         "--grpc-workers", type=int, default=max(8, 4 * (os.cpu_count() or 1)), help="gRPC handler threads (default: %(default)s)"

@@ -17,6 +17,7 @@ import onnxruntime as ort
 from convzoo.exporters.card import CARD_KEY, card_from_metadata
 from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
 from convzoo.proto import model_config_pb2
+from convzoo.server import binding, threads
 from convzoo.server import config as configuration
 from convzoo.server.datatypes import BY_CONFIG, Datatype
 from convzoo.server.device import DeviceRequest
@@ -40,7 +41,7 @@ class LoadOptions:
     """Server-wide settings that shape how each model loads."""
 
     device: DeviceRequest = DeviceRequest("auto")
-    intra_op_threads: int = 0
+    intra_op_threads: int = 0  # 0: one per usable CPU (see ``threads``)
     default_max_batch_size: int = 4
     max_queue_delay_us: int = 0
     preferred_batch_sizes: tuple[int, ...] = ()
@@ -79,7 +80,9 @@ class Model:
             return {}
 
     def run(self, feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
-        """One session run; BYTES inputs are object arrays of str (ONNX Runtime strings are text)."""
+        """One session run (IOBinding on CUDA); BYTES inputs are object arrays of str (ONNX Runtime strings are text)."""
+        if binding.uses_binding(self.device, feeds):
+            return binding.run(self.session, feeds, output_names, self.device)
         return dict(zip(output_names, self.session.run(output_names, feeds)))
 
     def warm_up(self, batch_sizes: list[int]) -> None:
@@ -108,13 +111,6 @@ def _is_image_input(entry: model_config_pb2.ModelInput, batching: bool) -> bool:
     )
 
 
-def _session_options(options: LoadOptions) -> ort.SessionOptions:
-    session_options = ort.SessionOptions()
-    session_options.intra_op_num_threads = options.intra_op_threads
-    session_options.inter_op_num_threads = 1
-    return session_options
-
-
 def _publish_card(config: model_config_pb2.ModelConfig, metadata: dict[str, str]) -> None:
     """Expose the ONNX card and preprocessing as config ``parameters`` (unless config.pbtxt sets them).
 
@@ -133,7 +129,7 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
     """
     path = source.versions[version]
     try:
-        session = ort.InferenceSession(str(path), _session_options(options), providers=options.device.providers())
+        session = ort.InferenceSession(str(path), threads.session_options(options.intra_op_threads), providers=options.device.providers())
     except Exception as exc:  # ONNX Runtime raises its own exception types for bad models
         raise ValueError(f"ONNX Runtime cannot load {path}: {exc}") from None
     device = options.device.actual_device(session.get_providers())

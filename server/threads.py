@@ -1,0 +1,40 @@
+"""How a server's ONNX Runtime sessions use CPU threads.
+
+Requests arrive on gRPC threads and run on batcher threads. ONNX Runtime's intra-op pool
+threads spin between parallel sections by default: in a server they take the cores that
+gRPC, the batchers and any neighbour need, so spinning is off. The default thread count is
+what this process may really use (CPU affinity and a cgroup CPU quota), not the host's cores,
+which ONNX Runtime's own default counts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
+
+
+def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
+    """Session options for serving: ``intra_op_threads`` (0: ``usable_cpus()``), no spinning."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads or usable_cpus()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from convzoo.server import paths, repository
+from convzoo.server import memory, paths, repository
 from convzoo.server.batcher import Batcher
 from convzoo.server.errors import invalid, not_found, unavailable
 from convzoo.server.model import LoadOptions, Model, load
@@ -130,9 +130,9 @@ class ModelManager:
                 if state.served:
                     state.state = UNLOADING
             self._models[name] = states
-        for state in old:
-            if state.served:
-                state.served.batcher.close()
+        _retire(old)
+        del old  # the old sessions go now (unless a request in flight still holds one)
+        memory.release()  # hand back their memory and the load's parse buffers
         self.on_change(name, any(s.state == READY for s in states))
 
     def close(self) -> None:
@@ -190,3 +190,10 @@ class ModelManager:
     def ready(self) -> list[Served]:
         with self._lock:
             return [s.served for states in self._models.values() for s in states if s.state == READY and s.served]
+
+
+def _retire(states: list[VersionState]) -> None:
+    """Close the request queues of versions taken out of service (queued requests still run)."""
+    for state in states:
+        if state.served:
+            state.served.batcher.close()

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -71,3 +73,10 @@ def test_a_cuda_model_runs_through_the_binding_on_its_device(model, monkeypatch)
     assert calls == ["cuda:1"]
     model.run({"input": batch}, ["logits"])
     assert calls == ["cuda:1"]
+
+
+def test_memory_release_trims_the_heap_where_glibc_offers_it():
+    from convzoo.server import memory
+
+    memory.release()
+    assert (memory._malloc_trim() is not None) == (sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "malloc_trim"))

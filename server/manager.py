@@ -98,6 +98,7 @@ class ModelManager:
         except (ValueError, OSError, LookupError) as exc:
             log.error("model '%s' version %d is UNAVAILABLE: %s", source.name, version, exc)
             return VersionState(version, UNAVAILABLE, str(exc))
+        self.statistics.set_precision(model.name, str(model.version), model.card.get("precision", ""))
         batching = model.config.dynamic_batching
         batcher = Batcher(
             model,

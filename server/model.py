@@ -112,7 +112,8 @@ def _is_image_input(entry: model_config_pb2.ModelInput, batching: bool) -> bool:
 
 
 def _publish_card(config: model_config_pb2.ModelConfig, metadata: dict[str, str]) -> None:
-    """Expose the ONNX card and preprocessing as config ``parameters`` (unless config.pbtxt sets them).
+    """Expose the ONNX card, preprocessing and the card's precision (fp32/fp16/int8) as config
+    ``parameters`` (unless config.pbtxt sets them).
 
     KServe v2 model metadata has no place for them; ModelConfig parameters let any client
     learn how to preprocess for this model.
@@ -120,6 +121,12 @@ def _publish_card(config: model_config_pb2.ModelConfig, metadata: dict[str, str]
     for key in (METADATA_KEY, CARD_KEY):
         if key in metadata and key not in config.parameters:
             config.parameters[key].string_value = metadata[key]
+    try:
+        precision = card_from_metadata(metadata).get("precision")
+    except ValueError:  # a broken card publishes no precision (Model.card reads it as {})
+        precision = None
+    if precision and "precision" not in config.parameters:
+        config.parameters["precision"].string_value = precision
 
 
 def load(source: ModelSource, version: int, options: LoadOptions) -> Model:

@@ -47,6 +47,7 @@ class ModelCounters:
     execution_count: int = 0
     pending: int = 0
     last_inference_ms: int = 0
+    precision: str = ""  # the model card's (fp32, fp16, int8); "" for models without one
     batches: dict[int, BatchDurations] = field(default_factory=lambda: defaultdict(BatchDurations))
 
 
@@ -56,6 +57,11 @@ class Statistics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str], ModelCounters] = defaultdict(ModelCounters)
+
+    def set_precision(self, name: str, version: str, precision: str) -> None:
+        """Record what a loaded version is (shown as ``convzoo_model_precision``)."""
+        with self._lock:
+            self._models[(name, version)].precision = precision
 
     def request(self, name: str, version: str, ok: bool, ns: int) -> None:
         """One request finished (``ok``) after ``ns`` nanoseconds."""
@@ -146,6 +152,8 @@ class Statistics:
             "output_us": CounterMetricFamily("nv_inference_compute_output_duration_us", "Output split time", labels=labels),
             "pending": GaugeMetricFamily("nv_inference_pending_request_count", "Requests waiting in the queue", labels=labels),
             "last": GaugeMetricFamily("convzoo_last_inference_timestamp_ms", "Time of the last success", labels=labels),
+            "precision": GaugeMetricFamily("convzoo_model_precision", "Precision of the model version (always 1)",
+                                           labels=[*labels, "precision"]),
         }
         with self._lock:
             for (model, version), c in sorted(self._models.items()):
@@ -161,4 +169,6 @@ class Statistics:
                 families["output_us"].add_metric(key, c.compute_output.ns / 1000)
                 families["pending"].add_metric(key, c.pending)
                 families["last"].add_metric(key, c.last_inference_ms)
+                if c.precision:
+                    families["precision"].add_metric([*key, c.precision], 1)
         yield from families.values()

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
+from convzoo.server import wire
 from convzoo.server.auth import BearerTokenInterceptor
 from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.manager import ModelManager
@@ -72,6 +73,7 @@ class InferenceServer:
             futures.ThreadPoolExecutor(max_workers=settings.workers), options=options, interceptors=interceptors
         )
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, self.grpc)
+        self.grpc.add_registered_method_handlers(INFERENCE_SERVICE, wire.method_handlers(self.servicer))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         for service in extra_services:
             service.add_to_server(self.grpc)

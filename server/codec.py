@@ -97,10 +97,17 @@ def decode_contents(contents, datatype: Datatype, shape: list[int], name: str) -
         raise invalid(f"input '{name}': contents values do not fit {datatype.name}") from None
 
 
-def encode(array: np.ndarray) -> tuple[str, list[int], bytes]:
-    """(datatype, shape, raw little-endian bytes) of an output array."""
+def encode_view(array: np.ndarray) -> tuple[str, list[int], bytes | memoryview]:
+    """(datatype, shape, raw little-endian data) of an array; a contiguous little-endian
+    numeric array's data is a view of it, not a copy."""
     datatype = from_numpy(array.dtype)
     if datatype.name == "BYTES":
         return datatype.name, list(array.shape), serialize_bytes(array)
     data = np.ascontiguousarray(array, dtype=datatype.dtype.newbyteorder("<"))
-    return datatype.name, list(array.shape), data.tobytes()
+    return datatype.name, list(array.shape), memoryview(data.reshape(-1).view(np.uint8))
+
+
+def encode(array: np.ndarray) -> tuple[str, list[int], bytes]:
+    """(datatype, shape, raw little-endian bytes) of an array."""
+    datatype, shape, data = encode_view(array)
+    return datatype, shape, bytes(data)

@@ -14,7 +14,7 @@ import grpc
 
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server import classification, codec
+from convzoo.server import classification, codec, wire
 from convzoo.server.errors import ServingError, invalid, not_found
 from convzoo.server.manager import ModelManager, Served
 from convzoo.server.statistics import Statistics
@@ -99,7 +99,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except CancelledError:
             context.abort(grpc.StatusCode.CANCELLED, "request cancelled while queued (client gone or deadline passed)")
 
-    def ModelStreamInfer(self, request_iterator, context) -> Iterator[pb.ModelStreamInferResponse]:
+    def ModelStreamInfer(self, request_iterator, context) -> Iterator[wire.Response | pb.ModelStreamInferResponse]:
         """Requests of a stream are validated and queued as they arrive (so they can batch
         together); responses come back in request order. A failed request answers with
         ``error_message`` and the stream goes on. When the stream ends early (cancelled, deadline),
@@ -125,13 +125,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         threading.Thread(target=read, name="stream-reader", daemon=True).start()
         while (finish := started.get()) is not None:
             try:
-                yield pb.ModelStreamInferResponse(infer_response=finish())
+                yield finish()
             except ServingError as error:
                 yield pb.ModelStreamInferResponse(error_message=error.message)
             except CancelledError:
                 return
 
-    def _start_safely(self, request, track) -> Callable[[], pb.ModelInferResponse]:
+    def _start_safely(self, request, track) -> Callable[[], wire.Response]:
         try:
             return self._submit(request, track)
         except ServingError as error:
@@ -142,7 +142,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
             return fail
 
-    def _submit(self, request: pb.ModelInferRequest, track: Callable[[Future], object]) -> Callable[[], pb.ModelInferResponse]:
+    def _submit(self, request: wire.Request, track: Callable[[Future], object]) -> Callable[[], wire.Response]:
         """Validate and queue a request (``track`` gets its future, to cancel it when the call ends);
         the returned call waits and builds the response."""
         start = time.monotonic_ns()
@@ -157,18 +157,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             self.statistics.request(name, version, False, time.monotonic_ns() - start)
             raise
 
-        def finish() -> pb.ModelInferResponse:
+        def finish() -> wire.Response:
             try:
                 results = future.result()
-                response = pb.ModelInferResponse(model_name=name, model_version=version, id=request.id)
+                response = wire.Response(pb.ModelInferResponse(model_name=name, model_version=version, id=request.id))
                 for output in valid.outputs:
                     array = results[output.name]
                     if output.classification:
                         array = classification.classify(
                             array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
                         )
-                    datatype, shape, raw = codec.encode(array)
-                    response.outputs.add(name=output.name, datatype=datatype, shape=shape)
+                    datatype, shape, raw = codec.encode_view(array)
+                    response.message.outputs.add(name=output.name, datatype=datatype, shape=shape)
                     response.raw_output_contents.append(raw)
             except (ServingError, CancelledError):
                 self.statistics.request(name, version, False, time.monotonic_ns() - start)

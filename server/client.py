@@ -20,11 +20,14 @@ import numpy as np
 
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server import classification, codec
+from convzoo.server import classification, codec, wire
 from convzoo.server.channel import Security, open_channel
 from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.datatypes import DATATYPES
 from convzoo.server.errors import ServingError
+
+
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
 class InferenceServerError(OSError):
@@ -59,6 +62,10 @@ class InferenceClient:
         ]
         self._channel = open_channel(url, security, options)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
+        # Tensors go out from the arrays and come back as views of the response: see ``wire``.
+        self._stub.ModelInfer = self._channel.unary_unary(
+            MODEL_INFER, request_serializer=wire.serialize_request, response_deserializer=wire.parse_response
+        )
         self._timeout = timeout
         self._metadata: dict[tuple[str, str], pb.ModelMetadataResponse] = {}
 
@@ -131,7 +138,7 @@ class InferenceClient:
 
         With ``classification_k`` each requested output comes back as top-k BYTES strings.
         """
-        request = build_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)
+        request = wire_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)
         return decode_response(self._call("ModelInfer", request))
 
     def infer(self, model: str, array: np.ndarray, *, version: str = "", input_name: str = "", output_name: str = "") -> np.ndarray:
@@ -157,23 +164,33 @@ class InferenceClient:
         return [[Classification(*classification.parse(item)) for item in row] for row in result]
 
 
+def wire_request(
+    model: str, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] = (), version: str = "", classification_k: int = 0
+) -> wire.Request:
+    """A ModelInferRequest with every input as raw contents, still views of the arrays."""
+    message = pb.ModelInferRequest(model_name=model, model_version=version)
+    raw = []
+    for name, array in inputs.items():
+        datatype, shape, data = codec.encode_view(np.asarray(array))
+        message.inputs.add(name=name, datatype=datatype, shape=shape)
+        raw.append(data)
+    for name in outputs:
+        output = message.outputs.add(name=name)
+        if classification_k:
+            output.parameters["classification"].int64_param = classification_k
+    return wire.Request(message, raw)
+
+
 def build_request(
     model: str, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] = (), version: str = "", classification_k: int = 0
 ) -> pb.ModelInferRequest:
-    """A ModelInferRequest with every input in ``raw_input_contents``."""
-    request = pb.ModelInferRequest(model_name=model, model_version=version)
-    for name, array in inputs.items():
-        datatype, shape, raw = codec.encode(np.asarray(array))
-        request.inputs.add(name=name, datatype=datatype, shape=shape)
-        request.raw_input_contents.append(raw)
-    for name in outputs:
-        output = request.outputs.add(name=name)
-        if classification_k:
-            output.parameters["classification"].int64_param = classification_k
-    return request
+    """A ModelInferRequest with every input in ``raw_input_contents`` (one protobuf message, for generated stubs)."""
+    request = wire_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)
+    request.message.raw_input_contents.extend(bytes(data) for data in request.raw_input_contents)
+    return request.message
 
 
-def decode_response(response: pb.ModelInferResponse) -> dict[str, np.ndarray]:
+def decode_response(response: pb.ModelInferResponse | wire.Response) -> dict[str, np.ndarray]:
     """{output name: array} of a response (raw or typed contents)."""
     result = {}
     for index, output in enumerate(response.outputs):

@@ -2,10 +2,10 @@
 
 protobuf's Python API copies a bytes field each time it is read and each time one is
 appended, and the tensor payloads are large (38 MB for 64 images of 224x224). So the server
-(de)serializes ModelInfer and ModelStreamInfer itself: a request's ``raw_input_contents``
-are memoryviews into the received message (``numpy.frombuffer`` reads them in place), and a
-response's ``raw_output_contents`` are written from the output arrays straight into the
-serialized message, the one copy on the way out. Every other field is plain protobuf.
+and convzoo's client (de)serialize ModelInfer themselves: received raw contents are
+memoryviews into the received message (``numpy.frombuffer`` reads them in place), and sent
+raw contents go from the arrays straight into the serialized message, the one copy on the
+way out. Every other field is plain protobuf, and the bytes are exactly protobuf's.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ LENGTH_DELIMITED = 2
 
 
 class Request:
-    """A parsed ModelInferRequest whose ``raw_input_contents`` are memoryviews of the wire bytes."""
+    """A ModelInferRequest (every field but the raw inputs) plus its raw inputs as buffers."""
 
-    def __init__(self, message: pb.ModelInferRequest, raw_input_contents: list[memoryview]):
+    def __init__(self, message: pb.ModelInferRequest, raw_input_contents: list):
         self.message = message
         self.raw_input_contents = raw_input_contents
 
@@ -34,9 +34,12 @@ class Request:
 class Response:
     """A ModelInferResponse (every field but the raw outputs) plus its raw outputs as buffers."""
 
-    def __init__(self, message: pb.ModelInferResponse):
+    def __init__(self, message: pb.ModelInferResponse, raw_output_contents: list | None = None):
         self.message = message
-        self.raw_output_contents: list = []
+        self.raw_output_contents = [] if raw_output_contents is None else raw_output_contents
+
+    def __getattr__(self, name: str):
+        return getattr(self.message, name)
 
 
 def _read_varint(view: memoryview, offset: int) -> tuple[int, int]:
@@ -61,8 +64,8 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def parse_request(data: bytes) -> Request:
-    """The request, its raw contents left in ``data``; malformed data raises DecodeError."""
+def _split(data: bytes, raw_field: int) -> tuple[bytes, list[memoryview]]:
+    """``data`` without the ``raw_field`` entries, and those entries as views; DecodeError if malformed."""
     view = memoryview(data)
     header, raw = [], []
     offset = 0
@@ -74,7 +77,7 @@ def parse_request(data: bytes) -> Request:
             length, offset = _read_varint(view, offset)
             if offset + length > len(view):
                 raise DecodeError("truncated length-delimited field")
-            if key >> 3 == RAW_INPUT_CONTENTS:
+            if key >> 3 == raw_field:
                 raw.append(view[offset : offset + length])
                 offset += length
                 continue
@@ -86,28 +89,43 @@ def parse_request(data: bytes) -> Request:
         else:
             raise DecodeError(f"unexpected wire type {kind}")
         header.append(view[start:offset])
-    return Request(pb.ModelInferRequest.FromString(b"".join(header)), raw)
+    return b"".join(header), raw
 
 
-def _response_parts(response: Response) -> list:
-    parts = [response.message.SerializeToString()]
-    key = _varint(RAW_OUTPUT_CONTENTS << 3 | LENGTH_DELIMITED)
-    for buffer in response.raw_output_contents:
+def _join(message, raw_field: int, buffers: list) -> list:
+    """The parts of ``message`` serialized with ``buffers`` as its ``raw_field`` entries."""
+    parts = [message.SerializeToString()]
+    key = _varint(raw_field << 3 | LENGTH_DELIMITED)
+    for buffer in buffers:
         parts += [key, _varint(memoryview(buffer).nbytes), buffer]
     return parts
+
+
+def parse_request(data: bytes) -> Request:
+    header, raw = _split(data, RAW_INPUT_CONTENTS)
+    return Request(pb.ModelInferRequest.FromString(header), raw)
+
+
+def serialize_request(request: Request) -> bytes:
+    return b"".join(_join(request.message, RAW_INPUT_CONTENTS, request.raw_input_contents))
+
+
+def parse_response(data: bytes) -> Response:
+    header, raw = _split(data, RAW_OUTPUT_CONTENTS)
+    return Response(pb.ModelInferResponse.FromString(header), raw)
 
 
 def serialize_response(response: Response | pb.ModelInferResponse) -> bytes:
     if not isinstance(response, Response):
         return response.SerializeToString()
-    return b"".join(_response_parts(response))
+    return b"".join(_join(response.message, RAW_OUTPUT_CONTENTS, response.raw_output_contents))
 
 
 def serialize_stream_response(response: Response | pb.ModelStreamInferResponse) -> bytes:
     """A stream message: an error (protobuf) or a ``Response`` as its ``infer_response``."""
     if not isinstance(response, Response):
         return response.SerializeToString()
-    parts = _response_parts(response)
+    parts = _join(response.message, RAW_OUTPUT_CONTENTS, response.raw_output_contents)
     size = sum(memoryview(part).nbytes for part in parts)
     return b"".join([_varint(INFER_RESPONSE << 3 | LENGTH_DELIMITED), _varint(size), *parts])
 

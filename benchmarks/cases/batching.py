@@ -36,8 +36,9 @@ def run(context: Context) -> list[Figure]:
             return client.infer(off, image)
 
         batched(), unbatched()  # warm-up
-        pairs = interleave(lambda: load(batched, 1, clients=CLIENTS, seconds=context.seconds),
-                           lambda: load(unbatched, 1, clients=CLIENTS, seconds=context.seconds), context.rounds)
+        seconds = 2 * context.seconds  # eight clients run in bursts: longer samples
+        pairs = interleave(lambda: load(batched, 1, clients=CLIENTS, seconds=seconds),
+                           lambda: load(unbatched, 1, clients=CLIENTS, seconds=seconds), context.rounds)
     return [
         Figure("batching", f"{spec.name}: throughput", "batching on", "batching off", "items_per_s", pairs, Target(1.0)),
         Figure("batching", f"{spec.name}: p99 latency", "batching on", "batching off", "p99", pairs),

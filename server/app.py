@@ -27,6 +27,7 @@ from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server import wire
 from convzoo.server.auth import BearerTokenInterceptor
 from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
+from convzoo.server.decoding import DecodingInterceptor
 from convzoo.server.manager import ModelManager
 from convzoo.server.services import ExtraService
 from convzoo.server.servicer import InferenceServicer
@@ -68,7 +69,9 @@ class InferenceServer:
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ]
+        # The token check comes first; its refusals use the never-raising deserializers too.
         interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+        interceptors.append(DecodingInterceptor())
         self.grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers), options=options, interceptors=interceptors
         )

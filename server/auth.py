@@ -22,6 +22,12 @@ _HANDLERS = {
 }
 
 
+def same_kind(handler: grpc.RpcMethodHandler, behavior, request_deserializer) -> grpc.RpcMethodHandler:
+    """A handler of ``handler``'s kind (unary/stream each way) running ``behavior``."""
+    factory = _HANDLERS[handler.request_streaming, handler.response_streaming]
+    return factory(behavior, request_deserializer=request_deserializer, response_serializer=handler.response_serializer)
+
+
 def read_token(path: str | Path) -> str:
     """The token in a file (surrounding whitespace ignored); ValueError if it is empty."""
     token = Path(path).read_text(encoding="utf-8").strip()
@@ -47,5 +53,4 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         supplied = next((v for k, v in handler_call_details.invocation_metadata or () if k == "authorization"), "")
         if hmac.compare_digest(str(supplied).encode(), self._expected):
             return handler
-        refusal = _HANDLERS[handler.request_streaming, handler.response_streaming]
-        return refusal(_refuse, request_deserializer=handler.request_deserializer)
+        return same_kind(handler, _refuse, handler.request_deserializer)

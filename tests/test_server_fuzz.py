@@ -1,7 +1,8 @@
 """Property-based fuzzing of ModelInferRequest against a live ``convzoo serve``: random model
-names, versions, datatypes, shapes, raw sizes, typed contents and parameter maps, half of them
-mutations of valid requests. Every request gets a documented status (docs/errors.md) within
-the deadline, the server never dies, and its RSS stays bounded.
+names, versions, datatypes, shapes, raw sizes, typed contents and parameter maps; mutations of
+valid requests; and valid requests with their bytes mangled (the server parses ModelInfer's
+wire format itself, ``server/wire.py``). Every request gets a documented status
+(docs/errors.md) within the deadline, the server never dies, and its RSS stays bounded.
 
 ``CONVZOO_FUZZ_CASES`` sets the number of cases (default 2000, the CI run).
 """
@@ -123,6 +124,24 @@ def mutated_requests(draw) -> pb.ModelInferRequest:
     return request
 
 
+@st.composite
+def mangled_bytes(draw) -> bytes:
+    """A valid request's bytes, truncated, with bytes flipped, inserted or dropped."""
+    data = bytearray(draw(valid_requests()).SerializeToString())
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data)))
+        edit = draw(st.sampled_from(["truncate", "flip", "insert", "drop"]))
+        if edit == "truncate":
+            del data[at:]
+        elif edit == "flip" and at < len(data):
+            data[at] ^= draw(st.integers(1, 255))
+        elif edit == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=12))
+        else:
+            del data[at : at + draw(st.integers(1, 12))]
+    return bytes(data)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     process = start_server(build_repository(tmp_path_factory.mktemp("repository")))
@@ -135,10 +154,12 @@ def test_every_request_gets_a_documented_status_and_the_server_holds(server):
     with grpc.insecure_channel(server.url) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
 
-        def send(request: pb.ModelInferRequest) -> grpc.StatusCode:
+        infer_bytes = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+
+        def send(request: pb.ModelInferRequest | bytes) -> grpc.StatusCode:
             start = time.monotonic()
             try:
-                stub.ModelInfer(request, timeout=DEADLINE_S)
+                (infer_bytes if isinstance(request, bytes) else stub.ModelInfer)(request, timeout=DEADLINE_S)
                 code = grpc.StatusCode.OK
             except grpc.RpcError as error:
                 code = error.code()
@@ -153,7 +174,7 @@ def test_every_request_gets_a_documented_status_and_the_server_holds(server):
 
         @settings(max_examples=CASES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
-        @given(st.one_of(random_requests(), mutated_requests()))
+        @given(st.one_of(random_requests(), mutated_requests(), mangled_bytes()))
         def fuzz(request):
             send(request)
 

@@ -170,6 +170,8 @@ REQUESTS = {
     ("images of the wrong shape", "ModelInfer"): lambda: images([b"a"] * 6, shape=[2, 3]),
     ("message above the size limit", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r, "id", "x" * MAX_MESSAGE_BYTES)),
     ("bytes that are not a request", "ModelInfer"): lambda: b"\x0a\x02\xff\xfe",
+    ("bytes that are not a request", "ModelReady"): lambda: b"\x0a\x05ab",
+    ("bytes that are not a request", "ModelStreamInfer"): lambda: b"\x2a\x05ab",
     ("unknown method", "Nope"): lambda: b"",
     ("shared memory", "SystemSharedMemoryStatus"): pb.SystemSharedMemoryStatusRequest,
     ("empty model name", "ModelReady"): pb.ModelReadyRequest,
@@ -193,6 +195,8 @@ def call(channel, rpc: str, request, timeout: float = 30):
     serialize = (lambda data: data) if isinstance(request, bytes) else type(request).SerializeToString
     if rpc == "Evaluate":
         return list(channel.unary_stream(path, request_serializer=serialize)(request, timeout=timeout))
+    if rpc == "ModelStreamInfer":
+        return list(channel.stream_stream(path, request_serializer=serialize)(iter([request]), timeout=timeout))
     return channel.unary_unary(path, request_serializer=serialize)(request, timeout=timeout)
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks import registry  # noqa: E402
 from benchmarks.measure import Figure, Target  # noqa: E402
 
-CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory"}
+CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "precision"}
 
 
 def test_quick_suite_writes_every_case_and_raw_sample(tmp_path):

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The GPU benchmarks, for a machine with an NVIDIA GPU (about 2-3 minutes; the timeout is 5).
+# The GPU benchmarks, for a machine with an NVIDIA GPU (about 3-4 minutes; the timeout is 7).
 #
 #   benchmarks/gpu.sh                 # after `make setup`; WORK_DIR and PYTHON may be set
 #
 # Checks that ONNX Runtime really runs on CUDA (in process and in the server, which runs with
 # --strict-device), then prints and writes (WORK_DIR/gpu.json, WORK_DIR/gpu.md): resnet50
 # images/s at batch 1, 8 and 64 in process (the server's Model.run, IOBinding on CUDA) and
-# through `convzoo serve`, and the dynamic batching gain with 16 concurrent batch-1 clients.
+# through `convzoo serve`, and the dynamic batching gain with 16 concurrent batch-1 clients;
+# then resnet50 fp16 vs fp32 on the CUDA provider at batch 1 and 8 (precision case).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -21,5 +22,5 @@ found = DeviceRequest.parse("auto").resolve_auto()  # runs a probe session; CPU 
 print("onnxruntime", ort.__version__, "providers:", ort.get_available_providers(), "-> serving on", found.kind)
 raise SystemExit(0 if found.kind == "cuda" else "ONNX Runtime cannot run on CUDA here (see its log above)")
 '
-timeout 300 "$PYTHON" -m benchmarks --cases gpu --device "$DEVICE" --rounds 3 --seconds 2 \
+timeout 420 "$PYTHON" -m benchmarks --cases gpu,precision --device "$DEVICE" --rounds 3 --seconds 2 \
   --work-dir "$WORK_DIR" --output "$WORK_DIR/gpu.json" --markdown "$WORK_DIR/gpu.md"

@@ -15,15 +15,20 @@ import warnings
 
 import onnx
 
+# The converter retypes a Cast's output to FP16 but leaves its ``to`` attribute at FLOAT, which
+# ONNX Runtime rejects (the binary step's Greater -> Cast); such a Cast stays FP32 instead.
+KEEP_FP32 = ("Cast",)
+
 
 def to_fp16(model: bytes) -> tuple[bytes, dict]:
     """The converted model and what the card says about the conversion."""
     from onnxconverter_common import float16
 
     proto = onnx.load_model_from_string(model)
-    kept = sorted({node.op_type for node in proto.graph.node} & set(float16.DEFAULT_OP_BLOCK_LIST))
+    blocked = [*float16.DEFAULT_OP_BLOCK_LIST, *KEEP_FP32]
+    kept = sorted({node.op_type for node in proto.graph.node} & set(blocked))
     with warnings.catch_warnings():  # one warning per weight below FP16's smallest subnormal
         warnings.simplefilter("ignore")
-        converted = float16.convert_float_to_float16(proto, keep_io_types=True)
+        converted = float16.convert_float_to_float16(proto, keep_io_types=True, op_block_list=blocked)
     return converted.SerializeToString(), {"converter": "onnxconverter_common.float16", "io": "fp32",
                                            "kept_fp32_ops": kept}

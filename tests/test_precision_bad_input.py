@@ -75,3 +75,12 @@ def test_fp16_below_its_gate_is_not_written(tmp_path, images, capsys, monkeypatc
     assert err.count("\n") == 1 and "fp16 vs fp32 on 2 held-out images: top-1 agreement" in err
     assert "(needs >= 101%: FAILED)" in err and err.rstrip().endswith("; not written")
     assert sorted(p.name for p in repository.rglob("*")) == ["resnet18"]
+
+
+def test_binary_step_network_fails_the_fp16_gate_for_real(tmp_path, capsys):
+    """FP16 rounding flips step decisions near 0, and every flip moves the logits downstream."""
+    repository = tmp_path / "repository"
+    assert convzoo(*EXPORT, "--activation", "step", "--repository", repository, "--precision", "fp16") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fp16 vs fp32 on 32 seeded standard-normal inputs" in err and "FAILED" in err
+    assert not repository.exists()

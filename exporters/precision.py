@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from convzoo.plugins.preprocessing import Preprocessing
+
 from . import calibration as calibration_data
-from .int8 import check_method
+from .fp16 import to_fp16
+from .int8 import check_method, quantize
 from .parity import compare, onnxruntime_logits, parity_inputs
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -84,11 +87,9 @@ class Variant:
     report: PrecisionReport
 
 
-def convert(fp32: bytes, options: PrecisionOptions, selection, recipe, input_size: int) -> Variant:
+def convert(fp32: bytes, options: PrecisionOptions, selection: calibration_data.CalibrationSet | None,
+            recipe: Preprocessing, input_size: int) -> Variant:
     """Convert the fp32 model as ``options`` ask and judge it against fp32."""
-    from .fp16 import to_fp16
-    from .int8 import quantize
-
     card: dict = {"precision": options.precision}
     if options.precision == "fp16":
         model, card["conversion"] = to_fp16(fp32)

@@ -23,7 +23,7 @@ import numpy as np
 from convzoo.plugins import registry, report
 from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.datasets import Dataset, open_dataset
-from convzoo.plugins.evaluate import Cancelled, Progress, Settings, run
+from convzoo.plugins.evaluate import Cancelled, Settings, run
 from convzoo.plugins.loader import ON_ERROR
 from convzoo.plugins.preprocessing import METADATA_KEY
 from convzoo.proto import evaluation_pb2 as pb

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evalsupport import (CLASSES, convzoo, draw, flat_items, meta_mat, model, pair_items, accuracy,
+from evalsupport import (convzoo, draw, flat_items, meta_mat, model, pair_items, accuracy,
                          shuffled_ids, val_name, wnid)
 
 

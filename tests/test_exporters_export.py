@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from importlib.metadata import entry_points
 
 import numpy as np
 import onnx
@@ -11,22 +10,12 @@ import onnxruntime
 import pytest
 import torch
 
-import convzoo.plugins.commands as commands
 from convzoo.exporters.activations import ACTIVATIONS, get_activation
 from convzoo.exporters.card import read_card, read_metadata
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.registry import get_architecture
 from convzoo.plugins.imagenet import class_names
 from convzoo.plugins.preprocessing import Preprocessing
-
-
-def run_cli(monkeypatch, capsys, *argv):
-    """The real ``convzoo`` dispatcher, with only this room's subcommands installed."""
-    mine = [e for e in entry_points(group="convzoo.commands") if e.value.startswith("convzoo.exporters.")]
-    monkeypatch.setattr(commands, "entry_points", lambda group: mine)
-    code = commands.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(root):
@@ -63,8 +52,8 @@ def test_every_resnet18_variant_exports_and_matches_pytorch(tmp_path, activation
     assert result.parity.passed and result.parity.batch_sizes == (1, 4)
 
 
-def test_export_writes_tritons_layout_and_card(tmp_path, monkeypatch, capsys):
-    code, out, err = run_cli(monkeypatch, capsys, "export", "alexnet", "--repository", tmp_path, "--seed", "5")
+def test_export_writes_tritons_layout_and_card(tmp_path, cli):
+    code, out, err = cli("export", "alexnet", "--repository", tmp_path, "--seed", "5")
     assert code == 0, err
     assert "parity" in out and "ok" in out
     model_dir = tmp_path / "alexnet"
@@ -96,20 +85,20 @@ def test_export_writes_tritons_layout_and_card(tmp_path, monkeypatch, capsys):
     assert session.get_modelmeta().custom_metadata_map["card"] == read_metadata(path)["card"]
 
 
-def test_existing_version_needs_force_and_other_versions_stay(tmp_path, monkeypatch, capsys):
+def test_existing_version_needs_force_and_other_versions_stay(tmp_path, cli):
     common = ["export", "resnet18", "--repository", tmp_path, "--num-classes", "10", "--input-size", "32"]
-    assert run_cli(monkeypatch, capsys, *common)[0] == 0
+    assert cli(*common)[0] == 0
     first = (tmp_path / "resnet18" / "1" / "model.onnx").read_bytes()
     before = snapshot(tmp_path)
-    code, _, err = run_cli(monkeypatch, capsys, *common, "--seed", "1")
+    code, _, err = cli(*common, "--seed", "1")
     assert code == 1 and "already exists; use --force" in err and len(err.splitlines()) == 1
     assert snapshot(tmp_path) == before
-    assert run_cli(monkeypatch, capsys, *common, "--seed", "1", "--force")[0] == 0
+    assert cli(*common, "--seed", "1", "--force")[0] == 0
     assert (tmp_path / "resnet18" / "1" / "model.onnx").read_bytes() != first
-    assert run_cli(monkeypatch, capsys, *common, "--version", "2")[0] == 0
+    assert cli(*common, "--version", "2")[0] == 0
     assert sorted(p.name for p in (tmp_path / "resnet18").iterdir()) == ["1", "2", "config.pbtxt", "labels.txt"]
     # A version whose config differs from the model's other versions is refused.
-    code, _, err = run_cli(monkeypatch, capsys, *common[:-1], "64", "--version", "3")
+    code, _, err = cli(*common[:-1], "64", "--version", "3")
     assert code == 1 and "differs" in err
     assert not (tmp_path / "resnet18" / "3").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["resnet18"]
@@ -138,22 +127,22 @@ def test_a_failed_parity_check_writes_nothing(tmp_path, monkeypatch):
         (["resnet18", "--opset", "9"], "--opset must be at least 18"),
     ],
 )
-def test_bad_input_is_one_line_and_leaves_the_repository_alone(tmp_path, monkeypatch, capsys, argv, message):
+def test_bad_input_is_one_line_and_leaves_the_repository_alone(tmp_path, argv, message, cli):
     (tmp_path / "keep").mkdir()
     before = snapshot(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "export", *argv, "--repository", tmp_path,
+    code, out, err = cli("export", *argv, "--repository", tmp_path,
                              *([] if "--input-size" in argv else ["--input-size", "32"]))
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert snapshot(tmp_path) == before
 
 
-def test_unwritable_repository_is_one_line(tmp_path, monkeypatch, capsys):
+def test_unwritable_repository_is_one_line(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    code, _, err = run_cli(monkeypatch, capsys, "export", "resnet18", "--input-size", "32",
+    code, _, err = cli("export", "resnet18", "--input-size", "32",
                            "--repository", blocker / "repo")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "Not a directory" in err
-    code, _, err = run_cli(monkeypatch, capsys, "export", "resnet18", "--input-size", "32", "--repository", blocker)
+    code, _, err = cli("export", "resnet18", "--input-size", "32", "--repository", blocker)
     assert code == 1 and "is not a directory" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 

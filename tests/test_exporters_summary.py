@@ -1,21 +1,10 @@
 """``convzoo summary``: per-layer table or JSON, totals from formulas."""
 
 import json
-from importlib.metadata import entry_points
-
-import convzoo.plugins.commands as commands
 
 
-def run_cli(monkeypatch, capsys, *argv):
-    mine = [e for e in entry_points(group="convzoo.commands") if e.value.startswith("convzoo.exporters.")]
-    monkeypatch.setattr(commands, "entry_points", lambda group: mine)
-    code = commands.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_json_lists_every_layer_with_shapes_params_and_macs(monkeypatch, capsys):
-    code, out, _ = run_cli(monkeypatch, capsys, "summary", "resnet50", "--json")
+def test_json_lists_every_layer_with_shapes_params_and_macs(cli):
+    code, out, _ = cli("summary", "resnet50", "--json")
     data = json.loads(out)
     assert code == 0 and data["params"] == 25_557_032 and data["macs"] == 4_089_184_256
     layers = {layer["name"]: layer for layer in data["layers"]}
@@ -27,8 +16,8 @@ def test_json_lists_every_layer_with_shapes_params_and_macs(monkeypatch, capsys)
     assert sum(layer["params"] for layer in data["layers"]) == data["params"]
 
 
-def test_table_ends_with_the_totals(monkeypatch, capsys):
-    code, out, _ = run_cli(monkeypatch, capsys, "summary", "vgg16", "--activation", "prelu")
+def test_table_ends_with_the_totals(cli):
+    code, out, _ = cli("summary", "vgg16", "--activation", "prelu")
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["layer", "kind", "output", "shape", "params", "MACs"]
     assert lines[1].split() == ["features.0", "Conv2d", "3x3/1", "64x224x224", "1,792", "86,704,128"]
@@ -37,8 +26,8 @@ def test_table_ends_with_the_totals(monkeypatch, capsys):
     assert lines[-1] == f"vgg16 (prelu, 1000 classes, 224x224): {prelu_params:,} params, 15.470 GMACs"
 
 
-def test_unknown_arch_is_one_line(monkeypatch, capsys):
-    code, out, err = run_cli(monkeypatch, capsys, "summary", "vgg17")
+def test_unknown_arch_is_one_line(cli):
+    code, out, err = cli("summary", "vgg17")
     assert code == 1 and out == ""
     assert err.strip() == ("convzoo summary: error: unknown architecture 'vgg17'; choose one of alexnet, resnet101, "
                            "resnet152, resnet18, resnet34, resnet50, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, "

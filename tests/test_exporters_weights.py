@@ -3,7 +3,6 @@
 import hashlib
 import http.server
 import threading
-from importlib.metadata import entry_points
 
 import numpy as np
 import onnxruntime
@@ -11,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-import convzoo.plugins.commands as commands
 from convzoo.exporters import registry
 from convzoo.exporters.activations import get_activation
 from convzoo.exporters.card import read_card
@@ -19,14 +17,6 @@ from convzoo.exporters.layers import LayerTable
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.registry import PretrainedWeights, get_architecture, register_model
 from convzoo.exporters.weights import BASE_URL_ENV, checkpoint_url, read_checkpoint
-
-
-def run_cli(monkeypatch, capsys, *argv):
-    mine = [e for e in entry_points(group="convzoo.commands") if e.value.startswith("convzoo.exporters.")]
-    monkeypatch.setattr(commands, "entry_points", lambda group: mine)
-    code = commands.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def logits(path, x):
@@ -60,13 +50,13 @@ def test_a_state_dict_inside_a_training_checkpoint_is_found(tmp_path, wrap):
     assert list(read_checkpoint(tmp_path / "c.pth")) == ["fc.weight"]
 
 
-def test_relu_weights_into_a_prelu_model_name_the_missing_keys(tmp_path, monkeypatch, capsys):
+def test_relu_weights_into_a_prelu_model_name_the_missing_keys(tmp_path, cli):
     _, path = small_resnet18(tmp_path, seed=1)
     with torch.device("meta"):
         prelu_keys = set(get_architecture("resnet18").build(10, get_activation("prelu")).state_dict())
     missing = sorted(prelu_keys - set(torch.load(path, weights_only=True)))
     assert len(missing) == 17  # one slope tensor per activation site
-    code, _, err = run_cli(monkeypatch, capsys, "export", "resnet18", "--activation", "prelu", "--weights", path,
+    code, _, err = cli("export", "resnet18", "--activation", "prelu", "--weights", path,
                            "--num-classes", 10, "--input-size", 32, "--repository", tmp_path / "repo")
     assert code == 1 and len(err.strip().splitlines()) == 1
     listed = err.split("missing keys: ")[1].strip().split(", ")
@@ -80,18 +70,18 @@ def test_prelu_weights_into_a_relu_model_name_the_unexpected_keys(tmp_path):
         export_model("resnet18", tmp_path / "repo", weights=str(path), num_classes=10, input_size=32)
 
 
-def test_wrong_shapes_are_named(tmp_path, monkeypatch, capsys):
+def test_wrong_shapes_are_named(tmp_path, cli):
     _, path = small_resnet18(tmp_path, seed=1)
-    code, _, err = run_cli(monkeypatch, capsys, "export", "resnet18", "--weights", path, "--input-size", 32,
+    code, _, err = cli("export", "resnet18", "--weights", path, "--input-size", 32,
                            "--repository", tmp_path / "repo")
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "fc.weight: checkpoint [10, 512] vs model [1000, 512]; fc.bias: checkpoint [10] vs model [1000]" in err
 
 
 @pytest.mark.parametrize("content", [b"", b"not a pickle at all", b"PK\x03\x04 truncated zip"])
-def test_a_corrupt_checkpoint_is_one_line(tmp_path, monkeypatch, capsys, content):
+def test_a_corrupt_checkpoint_is_one_line(tmp_path, content, cli):
     (tmp_path / "bad.pth").write_bytes(content)
-    code, _, err = run_cli(monkeypatch, capsys, "export", "resnet18", "--weights", tmp_path / "bad.pth",
+    code, _, err = cli("export", "resnet18", "--weights", tmp_path / "bad.pth",
                            "--input-size", 32, "--repository", tmp_path / "repo")
     assert code == 1 and "cannot read checkpoint" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "repo").exists()
@@ -194,10 +184,10 @@ def test_an_official_checkpoint_downloads_verifies_and_is_reused(tmp_path, tiny_
     assert requests == [f"/{file_name}"]  # the cached file was reused
 
 
-def test_a_corrupt_download_is_rejected_and_not_cached(tmp_path, tiny_official, monkeypatch, capsys):
+def test_a_corrupt_download_is_rejected_and_not_cached(tmp_path, tiny_official, cli):
     _, root, file_name, cache, requests, data = tiny_official
     (root / file_name).write_bytes(data[:-10] + b"0123456789")
-    code, _, err = run_cli(monkeypatch, capsys, "export", "tinynet", "--weights", "IMAGENET1K_V1",
+    code, _, err = cli("export", "tinynet", "--weights", "IMAGENET1K_V1",
                            "--input-size", 16, "--repository", tmp_path / "repo")
     progress, _, error = err.rstrip("\n").rpartition("\n")
     assert code == 1 and error.startswith("convzoo export: error: download of http://127.0.0.1:")
@@ -211,9 +201,9 @@ def test_a_corrupt_download_is_rejected_and_not_cached(tmp_path, tiny_official, 
     assert (cache / file_name).read_bytes() == data
 
 
-def test_offline_is_one_clear_line(tmp_path, tiny_official, monkeypatch, capsys):
+def test_offline_is_one_clear_line(tmp_path, tiny_official, monkeypatch, cli):
     monkeypatch.setenv(BASE_URL_ENV, "http://127.0.0.1:9")  # discard port: nothing listens
-    code, _, err = run_cli(monkeypatch, capsys, "export", "tinynet", "--weights", "DEFAULT", "--input-size", 16,
+    code, _, err = cli("export", "tinynet", "--weights", "DEFAULT", "--input-size", 16,
                            "--repository", tmp_path / "repo")
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "cannot download http://127.0.0.1:9/tinynet-" in err and "offline?" in err

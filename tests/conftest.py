@@ -1,0 +1,17 @@
+"""Shared test fixtures."""
+
+import pytest
+
+from convzoo.plugins.commands import main
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the real ``convzoo`` dispatcher in this process: returns (exit code, stdout, stderr)."""
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

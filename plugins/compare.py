@@ -154,6 +154,8 @@ def plot(rows: list[dict], path: str | Path) -> int:
         axes.annotate(r["model"], (r["gmacs"], r["top1"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
     axes.set_xlabel("GMACs per image (224x224)")
     axes.set_ylabel("top-1 accuracy (%)")
+    low, high = axes.get_ylim()
+    axes.set_ylim(max(low, 0.0), min(high, 100.0))  # a percentage: no axis below 0 or above 100
     axes.set_title("Accuracy vs compute (marker area ~ parameters)")
     axes.grid(True, alpha=0.3)
     figure.tight_layout()

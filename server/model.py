@@ -71,9 +71,9 @@ class Model:
         image = next(spec for spec in self.inputs if spec.image_input)
         return Preprocessing.from_metadata(self.metadata).for_crop(image.dims[-1])
 
-    @property
+    @cached_property
     def card(self) -> dict:
-        """The exporter's model card (``card`` metadata, JSON), or {}."""
+        """The exporter's model card (``card`` metadata, JSON), or {} (also for a broken one)."""
         try:
             return card_from_metadata(self.metadata)
         except ValueError:
@@ -111,22 +111,19 @@ def _is_image_input(entry: model_config_pb2.ModelInput, batching: bool) -> bool:
     )
 
 
-def _publish_card(config: model_config_pb2.ModelConfig, metadata: dict[str, str]) -> None:
+def _publish_card(model: Model) -> None:
     """Expose the ONNX card, preprocessing and the card's precision (fp32/fp16/int8) as config
     ``parameters`` (unless config.pbtxt sets them).
 
     KServe v2 model metadata has no place for them; ModelConfig parameters let any client
     learn how to preprocess for this model.
     """
-    for key in (METADATA_KEY, CARD_KEY):
-        if key in metadata and key not in config.parameters:
-            config.parameters[key].string_value = metadata[key]
-    try:
-        precision = card_from_metadata(metadata).get("precision")
-    except ValueError:  # a broken card publishes no precision (Model.card reads it as {})
-        precision = None
-    if precision and "precision" not in config.parameters:
-        config.parameters["precision"].string_value = precision
+    published = {key: model.metadata[key] for key in (METADATA_KEY, CARD_KEY) if key in model.metadata}
+    if model.card.get("precision"):
+        published["precision"] = model.card["precision"]
+    for key, value in published.items():
+        if key not in model.config.parameters:
+            model.config.parameters[key].string_value = value
 
 
 def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
@@ -170,8 +167,6 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
     for spec in specs + outputs:
         if spec.datatype.dtype is None:
             raise ValueError(f"model '{source.name}': tensor '{spec.name}' is {spec.datatype.name}, which ONNX Runtime's Python API cannot feed")
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
-    _publish_card(completed, metadata)
     labels = {e.name: read_labels(source.file(e.label_filename)) for e in completed.output if e.label_filename}
     model = Model(
         name=source.name,
@@ -183,8 +178,9 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
         inputs=specs,
         outputs=outputs,
         labels=labels,
-        metadata=metadata,
+        metadata=dict(session.get_modelmeta().custom_metadata_map),
     )
+    _publish_card(model)
     if options.warm_up:
         # Kernel selection (cuDNN's EXHAUSTIVE search) happens per shape on CUDA; CPU needs one run.
         served = {1, *completed.dynamic_batching.preferred_batch_size, completed.max_batch_size} - {0}

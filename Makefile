@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONVZOO := $(VENV)/bin/convzoo
 OUT ?= out
 
-.PHONY: setup test demo
+.PHONY: setup test lint demo
 
 setup: $(VENV)/.installed
 
@@ -17,8 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
+
+# Style and the one-way layers (pyproject.toml: [tool.ruff], [tool.importlinter]).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 demo: setup
 	OUT=$(OUT) VENV=$(VENV) ./demo.sh

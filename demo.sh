@@ -16,10 +16,10 @@ PLUGINS=top1,top5,per_class,calibration,real,latency
 mkdir -p "$OUT/reports"
 
 echo "== export"
-"$BIN/python" -m convzoo.exporters.demo --repository "$OUT/repository" --weights "$WEIGHTS"
+"$BIN/python" -m convzoo.demo.export --repository "$OUT/repository" --weights "$WEIGHTS"
 
 echo "== data"
-"$BIN/python" -m convzoo.plugins.sample_data "$OUT/data" --images "$IMAGES"
+"$BIN/python" -m convzoo.demo.sample_data "$OUT/data" --images "$IMAGES"
 
 echo "== serve"
 "$BIN/convzoo" serve --repository "$OUT/repository" --port 0 --metrics-port 0 \
@@ -37,7 +37,7 @@ done
 address=127.0.0.1:$port
 "$BIN/python" - "$address" <<'PY'
 import sys, time
-from convzoo.server.client import InferenceClient
+from convzoo.client.inference import InferenceClient
 with InferenceClient(sys.argv[1]) as client:
     deadline = time.monotonic() + 300
     while not client.ready():  # ServerReady turns true once every model has loaded

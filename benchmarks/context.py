@@ -33,7 +33,7 @@ class Context:
 
     def load_options(self):
         """The server's ``LoadOptions`` for this run (same threads and device as ``serve``)."""
-        from convzoo.server.device import DeviceRequest
+        from convzoo.base.device import DeviceRequest
         from convzoo.server.model import LoadOptions
 
         device = DeviceRequest.parse(self.device, conv_algo_search=self.conv_algo_search)

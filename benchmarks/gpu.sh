@@ -17,7 +17,7 @@ DEVICE=${DEVICE:-cuda:0}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 "$PYTHON" -c '
 import onnxruntime as ort
-from convzoo.server.device import DeviceRequest
+from convzoo.base.device import DeviceRequest
 found = DeviceRequest.parse("auto").resolve_auto()  # runs a probe session; CPU if CUDA fell back
 print("onnxruntime", ort.__version__, "providers:", ort.get_available_providers(), "-> serving on", found.kind)
 raise SystemExit(0 if found.kind == "cuda" else "ONNX Runtime cannot run on CUDA here (see its log above)")

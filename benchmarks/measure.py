@@ -10,8 +10,8 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 Measurement = dict
 
@@ -60,7 +60,9 @@ class Figure:
         return None if self.target is None else self.target.met(self.ratio)
 
 
-def interleave(a: Callable[[], Measurement], b: Callable[[], Measurement], rounds: int) -> list[tuple[Measurement, Measurement]]:
+def interleave(
+    a: Callable[[], Measurement], b: Callable[[], Measurement], rounds: int
+) -> list[tuple[Measurement, Measurement]]:
     """``rounds`` (A, B) pairs, measured A B, B A, A B ... so that a load that drifts during
     the run favours neither side; warm both sides up before calling this."""
     pairs = []

@@ -37,21 +37,34 @@ class ModelStore:
 
     def path(self, arch: str) -> Path:
         """The exported ``model.onnx`` of ``arch`` (exported now if the repository lacks it)."""
-        from convzoo.exporters.card import read_card
+        from convzoo.base.card import read_card
 
         spec = self.spec(arch)
         path = self.root / spec.name / "1" / "model.onnx"
         if path.is_file():
             card = read_card(path)
-            if (card.get("arch"), card.get("input_size"), card.get("num_classes")) == (spec.arch, spec.input_size, spec.num_classes):
+            if (card.get("arch"), card.get("input_size"), card.get("num_classes")) == (
+                spec.arch,
+                spec.input_size,
+                spec.num_classes,
+            ):
                 return path
         from convzoo.exporters.pipeline import export_model
 
-        return export_model(spec.arch, self.root, weights="random", seed=SEED, name=spec.name, force=True,
-                            input_size=spec.input_size, num_classes=spec.num_classes, progress=False).path
+        return export_model(
+            spec.arch,
+            self.root,
+            weights="random",
+            seed=SEED,
+            name=spec.name,
+            force=True,
+            input_size=spec.input_size,
+            num_classes=spec.num_classes,
+            progress=False,
+        ).path
 
     def card(self, arch: str) -> dict:
-        from convzoo.exporters.card import read_card
+        from convzoo.base.card import read_card
 
         return read_card(self.path(arch))
 

@@ -14,8 +14,19 @@ class ServerProcess:
     """Start ``convzoo serve --repository REPOSITORY ARGS...`` on a free port and wait until ready."""
 
     def __init__(self, repository: Path, *args: str, timeout: float = 600) -> None:
-        command = [sys.executable, "-m", "convzoo.plugins.commands", "serve", "--repository", str(repository),
-                   "--port", "0", "--metrics-port", "-1", *args]
+        command = [
+            sys.executable,
+            "-m",
+            "convzoo.cli.commands",
+            "serve",
+            "--repository",
+            str(repository),
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            *args,
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self.port = 0
@@ -34,7 +45,7 @@ class ServerProcess:
                 self._ready.set()
         self._ready.set()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc) -> None:

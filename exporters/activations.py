@@ -35,7 +35,7 @@ class Activation:
         """A fresh ``torch.nn.Module`` for one activation site."""
         from torch import nn
 
-        from .binary_step import BinaryStep
+        from convzoo.exporters.binary_step import BinaryStep
 
         builders = {
             "relu": lambda: nn.ReLU(inplace=True),

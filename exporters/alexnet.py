@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .activations import Activation
-from .layers import LayerTable
-from .registry import PretrainedWeights, register_model
+from convzoo.exporters.activations import Activation
+from convzoo.exporters.layers import LayerTable
+from convzoo.exporters.registry import PretrainedWeights, register_model
 
 # (out_channels, kernel, stride, padding) for a convolution + activation; "M" for a 3x3/2 max-pool.
 FEATURES = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M"]
@@ -76,8 +76,11 @@ def describe(num_classes: int, activation: Activation, input_size: int):
 @register_model(
     "alexnet",
     describe=describe,
-    weights={"IMAGENET1K_V1": PretrainedWeights("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-                                                56.522, 79.066)},
+    weights={
+        "IMAGENET1K_V1": PretrainedWeights(
+            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", 56.522, 79.066
+        )
+    },
 )
 def alexnet(num_classes: int, activation: Activation) -> AlexNet:
     return AlexNet(num_classes, activation)

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convzoo.plugins.datasets import Sample, open_dataset
-from convzoo.plugins.loader import load_batches
-from convzoo.plugins.preprocessing import Preprocessing
+from convzoo.base.datasets import Sample, open_dataset
+from convzoo.base.loader import load_batches
+from convzoo.base.preprocessing import Preprocessing
 
 DEFAULT_COUNT = 300
 DEFAULT_HOLDOUT = 100
 SELECTION_SEED = 0
 BATCH_SIZE = 8
-SELECTION = (f"samples sorted by id, permuted with numpy default_rng({SELECTION_SEED}).permutation; "
-             "the first `count` calibrate, the next `holdout` are held out")
+SELECTION = (
+    f"samples sorted by id, permuted with numpy default_rng({SELECTION_SEED}).permutation; "
+    "the first `count` calibrate, the next `holdout` are held out"
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,13 @@ class CalibrationSet:
     holdout: tuple[Sample, ...]
 
     def describe(self) -> dict:
-        return {"layout": self.layout, "count": len(self.calibration), "holdout": len(self.holdout),
-                "sha256": files_sha256(self.calibration), "selection": SELECTION}
+        return {
+            "layout": self.layout,
+            "count": len(self.calibration),
+            "holdout": len(self.holdout),
+            "sha256": files_sha256(self.calibration),
+            "selection": SELECTION,
+        }
 
     def calibration_batches(self, recipe: Preprocessing) -> list[np.ndarray]:
         return _images(self.calibration, recipe)
@@ -48,7 +55,9 @@ def files_sha256(samples: tuple[Sample, ...]) -> str:
     return hashlib.sha256("".join(f"{s}\n" for s in sorted(x.sample_id for x in samples)).encode()).hexdigest()
 
 
-def select(path: str, layout: str = "auto", count: int = DEFAULT_COUNT, holdout: int = DEFAULT_HOLDOUT) -> CalibrationSet:
+def select(
+    path: str, layout: str = "auto", count: int = DEFAULT_COUNT, holdout: int = DEFAULT_HOLDOUT
+) -> CalibrationSet:
     """Open the dataset at ``path`` and pick the calibration and held-out samples."""
     if count < 1 or holdout < 1:
         raise ValueError(f"--calibration-count and --holdout-count must be positive, got {count} and {holdout}")
@@ -57,10 +66,12 @@ def select(path: str, layout: str = "auto", count: int = DEFAULT_COUNT, holdout:
     if not samples:
         raise ValueError(f"calibration set {path} ({dataset.layout}) has no images")
     if len(samples) <= count:
-        raise ValueError(f"calibration set {path} has {len(samples)} images; it needs more than --calibration-count "
-                         f"{count} so that some are held out for the report against fp32")
+        raise ValueError(
+            f"calibration set {path} has {len(samples)} images; it needs more than --calibration-count "
+            f"{count} so that some are held out for the report against fp32"
+        )
     order = np.random.default_rng(SELECTION_SEED).permutation(len(samples))
-    chosen = [samples[i] for i in order[:count + holdout]]
+    chosen = [samples[i] for i in order[: count + holdout]]
     return CalibrationSet(dataset.layout, tuple(chosen[:count]), tuple(chosen[count:]))
 
 

@@ -30,5 +30,8 @@ def to_fp16(model: bytes) -> tuple[bytes, dict]:
     with warnings.catch_warnings():  # one warning per weight below FP16's smallest subnormal
         warnings.simplefilter("ignore")
         converted = float16.convert_float_to_float16(proto, keep_io_types=True, op_block_list=blocked)
-    return converted.SerializeToString(), {"converter": "onnxconverter_common.float16", "io": "fp32",
-                                           "kept_fp32_ops": kept}
+    return converted.SerializeToString(), {
+        "converter": "onnxconverter_common.float16",
+        "io": "fp32",
+        "kept_fp32_ops": kept,
+    }

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .onnx_export import INPUT_NAME
+from convzoo.exporters.onnx_export import INPUT_NAME
 
 METHODS = ("minmax", "entropy", "percentile")
 
@@ -34,17 +34,33 @@ def quantize(model: bytes, batches: list[np.ndarray], method: str) -> tuple[byte
     """The quantized model and what the card says about the quantization."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                 "percentile": CalibrationMethod.Percentile}[check_method(method)]
+    calibrate = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[check_method(method)]
     with tempfile.TemporaryDirectory(prefix="convzoo-int8-") as folder, contextlib.redirect_stdout(io.StringIO()):
         prepared, quantized = Path(folder) / "prepared.onnx", Path(folder) / "int8.onnx"
         quant_pre_process(onnx.load_model_from_string(model), prepared)
-        quantize_static(prepared, quantized, _Batches(batches), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calibrate,
-                        extra_options={"CalibStridedMinMax": 1, "OpTypesToExcludeOutputQuantization": ["Gemm"]})
+        quantize_static(
+            prepared,
+            quantized,
+            _Batches(batches),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=calibrate,
+            extra_options={"CalibStridedMinMax": 1, "OpTypesToExcludeOutputQuantization": ["Gemm"]},
+        )
         data = quantized.read_bytes()
-    return data, {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8", "method": method.lower(),
-                  "logits": "fp32"}
+    return data, {
+        "format": "QDQ",
+        "weights": "int8 per-channel",
+        "activations": "uint8",
+        "method": method.lower(),
+        "logits": "fp32",
+    }
 
 
 class _Batches:

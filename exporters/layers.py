@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .activations import Activation
+from convzoo.exporters.activations import Activation
 
 Shape = tuple[int, ...]
 
@@ -47,14 +47,27 @@ class LayerTable:
         self.rows.append(Layer(name, kind, tuple(shape), params, macs))
         self.shape = tuple(shape)
 
-    def conv(self, name: str, out_channels: int, kernel: int, stride: int = 1, padding: int = 0,
-             bias: bool = True, source: Shape | None = None) -> None:
+    def conv(
+        self,
+        name: str,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        source: Shape | None = None,
+    ) -> None:
         """A square Conv2d applied to ``source`` (default: the current shape)."""
         c_in, h, w = source or self.shape
         h_out, w_out = conv_output(h, kernel, stride, padding), conv_output(w, kernel, stride, padding)
         weights = kernel * kernel * c_in * out_channels
-        self._add(name, f"Conv2d {kernel}x{kernel}/{stride}", (out_channels, h_out, w_out),
-                  weights + (out_channels if bias else 0), weights * h_out * w_out)
+        self._add(
+            name,
+            f"Conv2d {kernel}x{kernel}/{stride}",
+            (out_channels, h_out, w_out),
+            weights + (out_channels if bias else 0),
+            weights * h_out * w_out,
+        )
 
     def batchnorm(self, name: str) -> None:
         self._add(name, "BatchNorm2d", self.shape, 2 * self.shape[0])
@@ -65,8 +78,11 @@ class LayerTable:
 
     def maxpool(self, name: str, kernel: int, stride: int, padding: int = 0) -> None:
         c, h, w = self.shape
-        self._add(name, f"MaxPool2d {kernel}x{kernel}/{stride}",
-                  (c, conv_output(h, kernel, stride, padding), conv_output(w, kernel, stride, padding)))
+        self._add(
+            name,
+            f"MaxPool2d {kernel}x{kernel}/{stride}",
+            (c, conv_output(h, kernel, stride, padding), conv_output(w, kernel, stride, padding)),
+        )
 
     def adaptive_avgpool(self, name: str, size: int) -> None:
         self._add(name, "AdaptiveAvgPool2d", (self.shape[0], size, size))
@@ -82,8 +98,9 @@ class LayerTable:
 
     def linear(self, name: str, out_features: int) -> None:
         (in_features,) = self.shape
-        self._add(name, "Linear", (out_features,), in_features * out_features + out_features,
-                  in_features * out_features)
+        self._add(
+            name, "Linear", (out_features,), in_features * out_features + out_features, in_features * out_features
+        )
 
     def residual_add(self, name: str, shortcut: Shape) -> None:
         if tuple(shortcut) != self.shape:

@@ -37,9 +37,11 @@ class ParityReport:
     def format(self) -> str:
         verdict = "ok" if self.passed else f"FAILED: {self.reason}"
         flips = "" if self.step_flips is None else f", {self.step_flips} near-zero step flips"
-        return (f"parity (batch {', '.join(map(str, self.batch_sizes))}): max abs diff {self.max_abs_diff:.3g}, "
-                f"max rel diff {self.max_rel_diff:.3g}, top-1 agreement {self.top1_agreement:.1%}, "
-                f"top-5 agreement {self.top5_agreement:.1%}{flips} (tolerance {self.atol:g} + {self.rtol:g}*max|logit|): {verdict}")
+        return (
+            f"parity (batch {', '.join(map(str, self.batch_sizes))}): max abs diff {self.max_abs_diff:.3g}, "
+            f"max rel diff {self.max_rel_diff:.3g}, top-1 agreement {self.top1_agreement:.1%}, "
+            f"top-5 agreement {self.top5_agreement:.1%}{flips} (tolerance {self.atol:g} + {self.rtol:g}*max|logit|): {verdict}"
+        )
 
 
 def parity_inputs(input_size: int, batch_sizes=BATCH_SIZES, seed: int = 0) -> list[np.ndarray]:
@@ -48,8 +50,12 @@ def parity_inputs(input_size: int, batch_sizes=BATCH_SIZES, seed: int = 0) -> li
     return [rng.standard_normal((n, 3, input_size, input_size), dtype=np.float32) for n in batch_sizes]
 
 
-def compare(references: list[np.ndarray], candidates: list[np.ndarray], reasons: list[str] | None = None,
-            step_flips: int | None = None) -> ParityReport:
+def compare(
+    references: list[np.ndarray],
+    candidates: list[np.ndarray],
+    reasons: list[str] | None = None,
+    step_flips: int | None = None,
+) -> ParityReport:
     """Compare PyTorch logits (``references``) with ONNX Runtime's, batch by batch.
 
     ``reasons`` are failures found before comparing logits (they fail the report too).
@@ -77,9 +83,18 @@ def compare(references: list[np.ndarray], candidates: list[np.ndarray], reasons:
         ref_top5, out_top5 = np.argsort(-ref, 1)[:, :k], np.argsort(-out, 1)[:, :k]
         top5 += sum(set(a) == set(b) for a, b in zip(ref_top5, out_top5))
         rows += len(ref)
-    return ParityReport(tuple(len(r) for r in references), max_abs, max_rel,
-                        top1 / rows if rows else 0.0, top5 / rows if rows else 0.0, ATOL, RTOL,
-                        not reasons, "; ".join(reasons), step_flips)
+    return ParityReport(
+        tuple(len(r) for r in references),
+        max_abs,
+        max_rel,
+        top1 / rows if rows else 0.0,
+        top5 / rows if rows else 0.0,
+        ATOL,
+        RTOL,
+        not reasons,
+        "; ".join(reasons),
+        step_flips,
+    )
 
 
 def torch_logits(model, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -13,18 +13,25 @@ from pathlib import Path
 
 import torch
 
-from convzoo.plugins.preprocessing import TORCHVISION_DEFAULT
-
-from .activations import DEFAULT_ACTIVATION, get_activation
-from .card import versions, with_metadata
-from .onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
-from .parity import ParityReport, compare, onnxruntime_logits, parity_inputs, torch_logits
-from .precision import PrecisionOptions, PrecisionReport, convert
-from .registry import get_architecture
-from .repository import CONFIG_FILE, DEFAULT_MAX_BATCH_SIZE, LABELS_FILE, Staging, config_pbtxt, labels_txt, validate_target
-from .step_parity import has_steps, step_parity
-from .summary import Summary, summarize
-from .weights import apply_weights, resolve_weights
+from convzoo.base.card import versions, with_metadata
+from convzoo.base.preprocessing import TORCHVISION_DEFAULT
+from convzoo.exporters.activations import DEFAULT_ACTIVATION, get_activation
+from convzoo.exporters.onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
+from convzoo.exporters.parity import ParityReport, compare, onnxruntime_logits, parity_inputs, torch_logits
+from convzoo.exporters.precision import PrecisionOptions, PrecisionReport, convert
+from convzoo.exporters.registry import get_architecture
+from convzoo.exporters.repository import (
+    CONFIG_FILE,
+    DEFAULT_MAX_BATCH_SIZE,
+    LABELS_FILE,
+    Staging,
+    config_pbtxt,
+    labels_txt,
+    validate_target,
+)
+from convzoo.exporters.step_parity import has_steps, step_parity
+from convzoo.exporters.summary import Summary, summarize
+from convzoo.exporters.weights import apply_weights, resolve_weights
 
 
 @dataclass
@@ -51,11 +58,23 @@ def default_name(arch: str, activation: str, precision: str = "fp32") -> str:
     return name if precision == "fp32" else f"{name}_{precision}"
 
 
-def export_model(arch: str, repository: str | Path, *, activation: str = DEFAULT_ACTIVATION,
-                 weights: str = "random", num_classes: int = 1000, input_size: int = 224,
-                 opset: int = DEFAULT_OPSET, seed: int = 0, name: str | None = None, version: int = 1,
-                 force: bool = False, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-                 progress: bool = True, precision: PrecisionOptions = PrecisionOptions()) -> ExportResult:
+def export_model(
+    arch: str,
+    repository: str | Path,
+    *,
+    activation: str = DEFAULT_ACTIVATION,
+    weights: str = "random",
+    num_classes: int = 1000,
+    input_size: int = 224,
+    opset: int = DEFAULT_OPSET,
+    seed: int = 0,
+    name: str | None = None,
+    version: int = 1,
+    force: bool = False,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    progress: bool = True,
+    precision: PrecisionOptions = PrecisionOptions(),
+) -> ExportResult:
     """Export one model into ``repository`` and return where it went, its card and parity."""
     spec = get_architecture(arch)
     variant = get_activation(activation)

@@ -13,12 +13,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from convzoo.plugins.preprocessing import Preprocessing
-
-from . import calibration as calibration_data
-from .fp16 import to_fp16
-from .int8 import check_method, quantize
-from .parity import compare, onnxruntime_logits, parity_inputs
+from convzoo.base.preprocessing import Preprocessing
+from convzoo.exporters import calibration as calibration_data
+from convzoo.exporters.fp16 import to_fp16
+from convzoo.exporters.int8 import check_method, quantize
+from convzoo.exporters.parity import compare, onnxruntime_logits, parity_inputs
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_FP16_TOP1 = 0.99
@@ -54,8 +53,9 @@ class PrecisionOptions:
         """The calibration and held-out samples (cheap: reads the file list only)."""
         if not self.calibration:
             return None
-        return calibration_data.select(self.calibration, self.calibration_format, self.calibration_count,
-                                       self.holdout_count)
+        return calibration_data.select(
+            self.calibration, self.calibration_format, self.calibration_count, self.holdout_count
+        )
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,11 @@ class PrecisionReport:
 
     def format(self) -> str:
         gate = "" if self.min_top1 is None else f" (needs >= {self.min_top1:.0%}: {'ok' if self.passed else 'FAILED'})"
-        return (f"{self.precision} vs fp32 on {self.images} {self.inputs}: top-1 agreement {self.top1_agreement:.1%}"
-                f"{gate}, top-5 agreement {self.top5_agreement:.1%}, max abs logit diff {self.max_abs_diff:.3g} "
-                f"(rel {self.max_rel_diff:.3g})")
+        return (
+            f"{self.precision} vs fp32 on {self.images} {self.inputs}: top-1 agreement {self.top1_agreement:.1%}"
+            f"{gate}, top-5 agreement {self.top5_agreement:.1%}, max abs logit diff {self.max_abs_diff:.3g} "
+            f"(rel {self.max_rel_diff:.3g})"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,13 @@ class Variant:
     report: PrecisionReport
 
 
-def convert(fp32: bytes, options: PrecisionOptions, selection: calibration_data.CalibrationSet | None,
-            recipe: Preprocessing, input_size: int) -> Variant:
+def convert(
+    fp32: bytes,
+    options: PrecisionOptions,
+    selection: calibration_data.CalibrationSet | None,
+    recipe: Preprocessing,
+    input_size: int,
+) -> Variant:
     """Convert the fp32 model as ``options`` ask and judge it against fp32."""
     card: dict = {"precision": options.precision}
     if options.precision == "fp16":
@@ -97,8 +104,9 @@ def convert(fp32: bytes, options: PrecisionOptions, selection: calibration_data.
         method = options.method or DEFAULT_METHOD
         model, card["conversion"] = quantize(fp32, selection.calibration_batches(recipe), method)
     if selection is not None:
-        card["calibration"] = selection.describe() | ({"method": card["conversion"]["method"]}
-                                                      if options.precision == "int8" else {"used": False})
+        card["calibration"] = selection.describe() | (
+            {"method": card["conversion"]["method"]} if options.precision == "int8" else {"used": False}
+        )
         inputs, batches = "held-out images", selection.holdout_batches(recipe)
     else:
         inputs, batches = "seeded standard-normal inputs", parity_inputs(input_size, RANDOM_HOLDOUT_BATCHES, seed=1)
@@ -111,6 +119,14 @@ def judge(fp32: bytes, candidate: bytes, batches: list[np.ndarray], precision: s
     """Agreement of ``candidate`` with the fp32 model on ``batches``; fp16 is gated."""
     figures = compare(onnxruntime_logits(fp32, batches), onnxruntime_logits(candidate, batches))
     gate = MIN_FP16_TOP1 if precision == "fp16" else None
-    return PrecisionReport(precision, inputs, sum(len(b) for b in batches), figures.top1_agreement,
-                           figures.top5_agreement, figures.max_abs_diff, figures.max_rel_diff, gate,
-                           gate is None or figures.top1_agreement >= gate)
+    return PrecisionReport(
+        precision,
+        inputs,
+        sum(len(b) for b in batches),
+        figures.top1_agreement,
+        figures.top5_agreement,
+        figures.max_abs_diff,
+        figures.max_rel_diff,
+        gate,
+        gate is None or figures.top1_agreement >= gate,
+    )

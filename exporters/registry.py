@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from .activations import Activation
-from .layers import Layer
+from convzoo.exporters.activations import Activation
+from convzoo.exporters.layers import Layer
 
 ENTRY_POINT_GROUP = "convzoo.architectures"
 
@@ -56,8 +56,9 @@ _REGISTRY: dict[str, Architecture] = {}
 _loaded = False
 
 
-def register_model(name: str, *, describe, weights: dict[str, PretrainedWeights] | None = None,
-                   default_weights: str | None = None):
+def register_model(
+    name: str, *, describe, weights: dict[str, PretrainedWeights] | None = None, default_weights: str | None = None
+):
     """Decorator: register ``build(num_classes, activation) -> nn.Module`` as ``name``."""
 
     def decorator(build):

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from convzoo.plugins.imagenet import NUM_CLASSES, class_names
+from convzoo.base.imagenet import NUM_CLASSES, class_names
 
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "config.pbtxt"
@@ -78,7 +78,7 @@ class Staging:
         self.created_repository = False
         self.path: Path | None = None
 
-    def __enter__(self) -> "Staging":
+    def __enter__(self) -> Staging:
         if not self.repository.exists():
             self.repository.mkdir(parents=True)
             self.created_repository = True
@@ -104,9 +104,15 @@ class Staging:
         others = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and p.name != str(self.version)]
         for file_name in (CONFIG_FILE, LABELS_FILE):
             existing = model_dir / file_name
-            if others and existing.is_file() and existing.read_text(encoding="utf-8") != (self.path / file_name).read_text(encoding="utf-8"):
-                raise ValueError(f"{existing} differs from this export's and versions {', '.join(sorted(p.name for p in others))} "
-                                 f"use it; export under another --name")
+            if (
+                others
+                and existing.is_file()
+                and existing.read_text(encoding="utf-8") != (self.path / file_name).read_text(encoding="utf-8")
+            ):
+                raise ValueError(
+                    f"{existing} differs from this export's and versions {', '.join(sorted(p.name for p in others))} "
+                    f"use it; export under another --name"
+                )
         if version_dir.exists():
             if not force:
                 raise FileExistsError(f"{version_dir} already exists; use --force to replace it")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .activations import Activation
-from .layers import LayerTable
-from .registry import PretrainedWeights, register_model
+from convzoo.exporters.activations import Activation
+from convzoo.exporters.layers import LayerTable
+from convzoo.exporters.registry import PretrainedWeights, register_model
 
 STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (planes, stride of the first block)
 BASE = "https://download.pytorch.org/models/"
@@ -102,8 +102,7 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def describe_resnet(bottleneck: bool, depths: list[int], num_classes: int, activation: Activation,
-                    input_size: int):
+def describe_resnet(bottleneck: bool, depths: list[int], num_classes: int, activation: Activation, input_size: int):
     """ResNet's layers, shapes, parameters and MACs at ``input_size`` px."""
     t = LayerTable((3, input_size, input_size), activation)
     t.conv("conv1", 64, 7, 2, 3, bias=False)
@@ -165,9 +164,30 @@ def _register(depth: int, bottleneck: bool, depths: list[int], checkpoints: dict
 # V2 weights (TorchVision's new training recipe) are evaluated with a 232 px resize.
 _register(18, False, [2, 2, 2, 2], {"IMAGENET1K_V1": ("resnet18-f37072fd.pth", 69.758, 89.078)})
 _register(34, False, [3, 4, 6, 3], {"IMAGENET1K_V1": ("resnet34-b627a593.pth", 73.314, 91.420)})
-_register(50, True, [3, 4, 6, 3], {"IMAGENET1K_V1": ("resnet50-0676ba61.pth", 76.130, 92.862),
-                                   "IMAGENET1K_V2": ("resnet50-11ad3fa6.pth", 80.858, 95.434, 232)})
-_register(101, True, [3, 4, 23, 3], {"IMAGENET1K_V1": ("resnet101-63fe2227.pth", 77.374, 93.546),
-                                     "IMAGENET1K_V2": ("resnet101-cd907fc2.pth", 81.886, 95.780, 232)})
-_register(152, True, [3, 8, 36, 3], {"IMAGENET1K_V1": ("resnet152-394f9c45.pth", 78.312, 94.046),
-                                     "IMAGENET1K_V2": ("resnet152-f82ba261.pth", 82.284, 96.002, 232)})
+_register(
+    50,
+    True,
+    [3, 4, 6, 3],
+    {
+        "IMAGENET1K_V1": ("resnet50-0676ba61.pth", 76.130, 92.862),
+        "IMAGENET1K_V2": ("resnet50-11ad3fa6.pth", 80.858, 95.434, 232),
+    },
+)
+_register(
+    101,
+    True,
+    [3, 4, 23, 3],
+    {
+        "IMAGENET1K_V1": ("resnet101-63fe2227.pth", 77.374, 93.546),
+        "IMAGENET1K_V2": ("resnet101-cd907fc2.pth", 81.886, 95.780, 232),
+    },
+)
+_register(
+    152,
+    True,
+    [3, 8, 36, 3],
+    {
+        "IMAGENET1K_V1": ("resnet152-394f9c45.pth", 78.312, 94.046),
+        "IMAGENET1K_V2": ("resnet152-f82ba261.pth", 82.284, 96.002, 232),
+    },
+)

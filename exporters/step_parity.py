@@ -19,8 +19,8 @@ import onnx
 import torch
 from torch import nn
 
-from .binary_step import BinaryStep
-from .parity import RTOL, ParityReport, compare, onnxruntime_logits, onnxruntime_outputs
+from convzoo.exporters.binary_step import BinaryStep
+from convzoo.exporters.parity import RTOL, ParityReport, compare, onnxruntime_logits, onnxruntime_outputs
 
 
 def has_steps(model: nn.Module) -> bool:

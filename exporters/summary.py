@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .activations import DEFAULT_ACTIVATION, get_activation
-from .layers import Layer
-from .registry import get_architecture
+from convzoo.exporters.activations import DEFAULT_ACTIVATION, get_activation
+from convzoo.exporters.layers import Layer
+from convzoo.exporters.registry import get_architecture
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,23 @@ class Summary:
     def format(self) -> str:
         """A text table, one row per layer, then the totals."""
         header = ("layer", "kind", "output shape", "params", "MACs")
-        rows = [(l.name, l.kind, "x".join(map(str, l.output_shape)), f"{l.params:,}", f"{l.macs:,}")
-                for l in self.layers]
+        rows = [
+            (l.name, l.kind, "x".join(map(str, l.output_shape)), f"{l.params:,}", f"{l.macs:,}") for l in self.layers
+        ]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
         line = "  ".join
         out = [line(h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
         out += [line(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
-        out.append(f"{self.arch} ({self.activation}, {self.num_classes} classes, {self.input_size}x{self.input_size}): "
-                   f"{self.params:,} params, {self.macs / 1e9:.3f} GMACs")
+        out.append(
+            f"{self.arch} ({self.activation}, {self.num_classes} classes, {self.input_size}x{self.input_size}): "
+            f"{self.params:,} params, {self.macs / 1e9:.3f} GMACs"
+        )
         return "\n".join(out)
 
 
-def summarize(arch: str, activation: str = DEFAULT_ACTIVATION, num_classes: int = 1000,
-              input_size: int = 224) -> Summary:
+def summarize(
+    arch: str, activation: str = DEFAULT_ACTIVATION, num_classes: int = 1000, input_size: int = 224
+) -> Summary:
     """The analytic summary of ``arch`` with the given variant, head and input size."""
     if num_classes < 1:
         raise ValueError(f"--num-classes must be positive, got {num_classes}")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .activations import Activation
-from .layers import LayerTable
-from .registry import PretrainedWeights, register_model
+from convzoo.exporters.activations import Activation
+from convzoo.exporters.layers import LayerTable
+from convzoo.exporters.registry import PretrainedWeights, register_model
 
 CONFIGS = {
     11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .registry import Architecture, PretrainedWeights
+from convzoo.exporters.registry import Architecture, PretrainedWeights
 
 BASE_URL_ENV = "CONVZOO_WEIGHTS_BASE_URL"
 OFFICIAL_TAGS = ("IMAGENET1K_V1", "IMAGENET1K_V2", "DEFAULT")
@@ -46,8 +46,11 @@ class Weights:
         if self.seed is not None:
             info["seed"] = self.seed
         if self.pretrained is not None:
-            info.update(url=self.pretrained.url, file=self.pretrained.file_name,
-                        published={"acc@1": self.pretrained.acc1, "acc@5": self.pretrained.acc5})
+            info.update(
+                url=self.pretrained.url,
+                file=self.pretrained.file_name,
+                published={"acc@1": self.pretrained.acc1, "acc@5": self.pretrained.acc5},
+            )
         return info
 
 
@@ -62,7 +65,9 @@ def resolve_weights(spec: str, arch: Architecture, seed: int = 0, progress: bool
         return Weights(tag, read_checkpoint(path), sha256_of(path), pretrained=pretrained)
     path = Path(spec)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {spec} (expected random, {', '.join(OFFICIAL_TAGS)} or a .pth file)")
+        raise FileNotFoundError(
+            f"checkpoint not found: {spec} (expected random, {', '.join(OFFICIAL_TAGS)} or a .pth file)"
+        )
     return Weights(str(path), read_checkpoint(path), sha256_of(path))
 
 
@@ -101,7 +106,9 @@ def download_checkpoint(pretrained: PretrainedWeights, progress: bool = True) ->
         with os.fdopen(fd, "wb") as out:
             digest = _fetch(url, out, progress)
         if prefix is not None and not digest.startswith(prefix):
-            raise ValueError(f"download of {url} is corrupt: sha256 {digest[:16]}... does not start with {prefix}; discarded it")
+            raise ValueError(
+                f"download of {url} is corrupt: sha256 {digest[:16]}... does not start with {prefix}; discarded it"
+            )
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
@@ -116,8 +123,14 @@ def _fetch(url: str, out, progress: bool) -> str:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
-                      desc=url.rsplit("/", 1)[-1]) as bar:
+            with tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                disable=not progress,
+                desc=url.rsplit("/", 1)[-1],
+            ) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
@@ -150,8 +163,11 @@ def read_checkpoint(path: Path | str) -> dict:
 def apply_weights(model: nn.Module, state_dict: dict, what: str) -> None:
     """Load ``state_dict`` strictly; a mismatch names every missing/unexpected key or shape."""
     own = model.state_dict()
-    shapes = [f"{k}: checkpoint {list(v.shape)} vs model {list(own[k].shape)}"
-              for k, v in state_dict.items() if k in own and v.shape != own[k].shape]
+    shapes = [
+        f"{k}: checkpoint {list(v.shape)} vs model {list(own[k].shape)}"
+        for k, v in state_dict.items()
+        if k in own and v.shape != own[k].shape
+    ]
     if shapes:
         raise ValueError(f"checkpoint shapes do not match {what}: {'; '.join(shapes)}")
     result = model.load_state_dict(state_dict, strict=False)

@@ -51,7 +51,7 @@ class Metric(ABC):
         """Replace the accumulated state with one from ``state_dict``."""
 
     @abstractmethod
-    def merge(self, other: "Metric") -> None:
+    def merge(self, other: Metric) -> None:
         """Add another shard's state (same plugin, same options) into this one."""
 
     @abstractmethod
@@ -62,7 +62,7 @@ class Metric(ABC):
         """The constructor options that recreate this plugin (part of a checkpoint's identity)."""
         return {}
 
-    def _check_peer(self, other: "Metric") -> None:
+    def _check_peer(self, other: Metric) -> None:
         if type(other) is not type(self) or other.options() != self.options():
             raise ValueError(f"cannot merge {other.name} {other.options()} into {self.name} {self.options()}")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convzoo.exporters.card import card_from_metadata
-from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
+from convzoo.base.card import card_from_metadata
+from convzoo.base.preprocessing import METADATA_KEY, Preprocessing
 
 DEFAULT_RECIPE = "torchvision default (the model publishes none)"
 
@@ -49,7 +49,7 @@ class OnnxBackend:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such model file")
-        from convzoo.server.device import DeviceRequest
+        from convzoo.base.device import DeviceRequest
 
         # The server's device logic: auto probes CUDA once; an explicit cuda that falls back is an error.
         request = DeviceRequest.parse(device, strict=device != "auto").resolve_auto()
@@ -77,8 +77,10 @@ class OnnxBackend:
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.fixed_batch or len(images)
-        parts = [self.session.run([self.output_name], {self.input_name: images[i:i + step]})[0]
-                 for i in range(0, len(images), step)]
+        parts = [
+            self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]
+            for i in range(0, len(images), step)
+        ]
         return joined_logits(parts, len(images))
 
 
@@ -99,8 +101,8 @@ class GrpcBackend:
     """
 
     def __init__(self, url: str, model: str, version: str = "", security=None) -> None:
-        from convzoo.server.channel import Security
-        from convzoo.server.client import InferenceClient
+        from convzoo.client.channel import Security
+        from convzoo.client.inference import InferenceClient
 
         self.client = InferenceClient(url, security=security or Security())
         self.name, self.version = model, version
@@ -111,17 +113,34 @@ class GrpcBackend:
         self.output_name = metadata.outputs[0].name
         self.max_batch = config.max_batch_size
         self.preprocessing = recipe_for_input(Preprocessing.from_metadata(parameters), list(metadata.inputs[0].shape))
-        self.model = {"name": model, "source": f"grpc://{url}/{model}", "version": version, "card": card_from_metadata(parameters)}
+        self.model = {
+            "name": model,
+            "source": f"grpc://{url}/{model}",
+            "version": version,
+            "card": card_from_metadata(parameters),
+        }
         server = self.client.server_metadata()
-        self.runtime = {"backend": "kserve-grpc", "server": url, "server_name": server.name,
-                        "server_version": server.version, "providers": [served_on(config)],
-                        "preprocessing_from": "model config parameters" if METADATA_KEY in parameters else DEFAULT_RECIPE}
+        self.runtime = {
+            "backend": "kserve-grpc",
+            "server": url,
+            "server_name": server.name,
+            "server_version": server.version,
+            "providers": [served_on(config)],
+            "preprocessing_from": "model config parameters" if METADATA_KEY in parameters else DEFAULT_RECIPE,
+        }
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.max_batch > 0 else len(images)
-        parts = [self.client.infer(self.name, images[i:i + step], version=self.version,
-                                   input_name=self.input_name, output_name=self.output_name)
-                 for i in range(0, len(images), step)]
+        parts = [
+            self.client.infer(
+                self.name,
+                images[i : i + step],
+                version=self.version,
+                input_name=self.input_name,
+                output_name=self.output_name,
+            )
+            for i in range(0, len(images), step)
+        ]
         return joined_logits(parts, len(images))
 
     def close(self) -> None:

@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from convzoo.base.datasets import FORMATS
+from convzoo.base.loader import ON_ERROR
+from convzoo.client import channel
 from convzoo.plugins import registry
-from convzoo.plugins.datasets import FORMATS
-from convzoo.plugins.loader import ON_ERROR
-from convzoo.server import channel
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
@@ -23,29 +23,65 @@ def _positive(text: str) -> int:
 
 
 def register_eval(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate a model on an ImageNet copy with plugins",
-                                   description="Evaluate an ONNX classifier (in-process or on a KServe v2 "
-                                               "gRPC server) on a dataset, with metric plugins.")
-    parser.add_argument("--data", required=True, help="dataset folder as downloaded (or, with --remote, a dataset name the server registered)")
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a model on an ImageNet copy with plugins",
+        description="Evaluate an ONNX classifier (in-process or on a KServe v2 "
+        "gRPC server) on a dataset, with metric plugins.",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="dataset folder as downloaded (or, with --remote, a dataset name the server registered)",
+    )
     parser.add_argument("--format", default="auto", choices=FORMATS, help="dataset layout (default: detect)")
     parser.add_argument("--model", required=True, help="an ONNX file, or with --server the served model's name")
     parser.add_argument("--server", metavar="HOST:PORT", help="infer through this KServe v2 gRPC endpoint")
-    parser.add_argument("--model-version", default="", help="model version on the server (default: the server's choice)")
+    parser.add_argument(
+        "--model-version", default="", help="model version on the server (default: the server's choice)"
+    )
     parser.add_argument("--remote", action="store_true", help="run the whole evaluation inside the convzoo server")
     channel.add_arguments(parser)
-    parser.add_argument("--plugins", default=registry.DEFAULT_SPEC, help=f"comma-separated plugins (default {registry.DEFAULT_SPEC}; see `convzoo plugins`)")
+    parser.add_argument(
+        "--plugins",
+        default=registry.DEFAULT_SPEC,
+        help=f"comma-separated plugins (default {registry.DEFAULT_SPEC}; see `convzoo plugins`)",
+    )
     parser.add_argument("--batch-size", type=_positive, default=32)
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N images")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="decode/preprocess threads (0: decode inline)")
-    parser.add_argument("--device", default="auto", help="in-process ONNX Runtime device: auto, cpu, cuda or cuda:N (an explicit cuda never falls back to CPU silently)")
-    parser.add_argument("--on-error", default="skip", choices=ON_ERROR, help="an undecodable file: skip it (listed in the report) or stop")
-    parser.add_argument("--draft", action="store_true", help="opt-in fast JPEG decoding: large JPEGs are DCT-downscaled before the resize; not bit-exact, so accuracy may differ from the exact transform")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="decode/preprocess threads (0: decode inline)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="in-process ONNX Runtime device: auto, cpu, cuda or cuda:N (an explicit cuda never falls back to CPU silently)",
+    )
+    parser.add_argument(
+        "--on-error",
+        default="skip",
+        choices=ON_ERROR,
+        help="an undecodable file: skip it (listed in the report) or stop",
+    )
+    parser.add_argument(
+        "--draft",
+        action="store_true",
+        help="opt-in fast JPEG decoding: large JPEGs are DCT-downscaled before the resize; not bit-exact, so accuracy may differ from the exact transform",
+    )
     parser.add_argument("--resize-size", type=_positive, help="override the model's preprocessing resize")
     parser.add_argument("--crop-size", type=_positive, help="override the model's preprocessing crop")
-    parser.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"), help="override the model's resampling filter")
+    parser.add_argument(
+        "--interpolation", choices=("nearest", "bilinear", "bicubic"), help="override the model's resampling filter"
+    )
     parser.add_argument("--output", type=Path, help="write the JSON report here (and a .md summary next to it)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --output")
-    parser.add_argument("--checkpoint-every", type=int, default=50, metavar="N", help="checkpoint every N batches (with --output; 0: never)")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=50,
+        metavar="N",
+        help="checkpoint every N batches (with --output; 0: never)",
+    )
     parser.add_argument("--predictions", type=Path, metavar="CSV", help="write per-image top-5 predictions")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=_eval)
@@ -57,8 +93,10 @@ def _eval(args) -> int:
     report = job.from_args(args)
     metrics = report["metrics"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"{report['model']['name']} on {report['dataset']['layout']} ({report['count']} images"
-          f"{', %d skipped' % report['skipped']['count'] if report['skipped']['count'] else ''}): {summary}")
+    print(
+        f"{report['model']['name']} on {report['dataset']['layout']} ({report['count']} images"
+        f"{', %d skipped' % report['skipped']['count'] if report['skipped']['count'] else ''}): {summary}"
+    )
     if args.output:
         print(f"report: {args.output} (summary {args.output.with_suffix('.md')})")
     return 0
@@ -69,8 +107,11 @@ def register_compare(subparsers) -> None:
     parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     parser.add_argument("--output", type=Path, help="write the Markdown table here")
     parser.add_argument("--plot", type=Path, help="write a PNG of top-1 against GMACs")
-    parser.add_argument("--measure", action="store_true",
-                        help="time each fp16/int8 model and its fp32 model together now (CPU, interleaved) for the speed ratio")
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="time each fp16/int8 model and its fp32 model together now (CPU, interleaved) for the speed ratio",
+    )
     parser.add_argument("--repository", type=Path, help="find served models' ONNX files here (for --measure)")
     parser.add_argument("--measure-batch-size", type=_positive, default=8)
     parser.add_argument("--measure-rounds", type=_positive, default=20)
@@ -80,8 +121,17 @@ def register_compare(subparsers) -> None:
 def _compare(args) -> int:
     from convzoo.plugins.compare import compare
 
-    sys.stdout.write(compare(args.reports, args.output, args.plot, args.measure, args.repository,
-                             args.measure_batch_size, args.measure_rounds))
+    sys.stdout.write(
+        compare(
+            args.reports,
+            args.output,
+            args.plot,
+            args.measure,
+            args.repository,
+            args.measure_batch_size,
+            args.measure_rounds,
+        )
+    )
     return 0
 
 

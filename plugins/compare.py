@@ -13,13 +13,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from convzoo.plugins import atomic
+from convzoo.base import atomic
 from convzoo.plugins.report import variant
 from convzoo.plugins.throughput import Measurement, interleaved
 
 COLUMNS = ("model", "arch / variant", "params (M)", "GMACs", "top-1 %", "top-5 %", "images/s", "p50 ms", "provider")
-PRECISION_COLUMNS = ("model", "precision", "fp32 model", "top-1 Δ (pp)", "top-5 Δ (pp)", "images/s", "fp32 images/s",
-                     "speed vs fp32")
+PRECISION_COLUMNS = (
+    "model",
+    "precision",
+    "fp32 model",
+    "top-1 Δ (pp)",
+    "top-5 Δ (pp)",
+    "images/s",
+    "fp32 images/s",
+    "speed vs fp32",
+)
 
 
 def load(paths: list[str | Path]) -> list[dict]:
@@ -51,9 +59,16 @@ def row(report: dict) -> dict:
         "variant": variant(card) or None,
         "precision": card.get("precision") or ("fp32" if card.get("arch") else None),
         # what must match for two reports to be precision variants of one model on the same data
-        "base": (card.get("arch"), variant(card), card.get("num_classes"), card.get("input_size"),
-                 weights.get("sha256") or weights.get("source"),
-                 dataset.get("layout"), dataset.get("root"), report.get("count")),
+        "base": (
+            card.get("arch"),
+            variant(card),
+            card.get("num_classes"),
+            card.get("input_size"),
+            weights.get("sha256") or weights.get("source"),
+            dataset.get("layout"),
+            dataset.get("root"),
+            report.get("count"),
+        ),
         "source": model.get("source"),
         "version": model.get("version"),
         "params": card.get("params"),
@@ -80,8 +95,17 @@ def table(rows: list[dict]) -> str:
         precision = r["precision"] if r["precision"] != "fp32" else None
         arch = " / ".join(x for x in (r["arch"], r["variant"], precision) if x) or "–"
         params = r["params"] / 1e6 if r["params"] else None
-        cells = [r["model"], arch, _cell(params, 2), _cell(r["gmacs"], 3), _cell(r["top1"], 3),
-                 _cell(r["top5"], 3), _cell(r["images_per_second"], 1), _cell(r["p50_ms"], 2), r["provider"] or "–"]
+        cells = [
+            r["model"],
+            arch,
+            _cell(params, 2),
+            _cell(r["gmacs"], 3),
+            _cell(r["top1"], 3),
+            _cell(r["top5"], 3),
+            _cell(r["images_per_second"], 1),
+            _cell(r["p50_ms"], 2),
+            r["provider"] or "–",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -108,8 +132,9 @@ def model_file(r: dict, repository: str | Path | None) -> Path | None:
     return path if version and path.is_file() else None
 
 
-def measure(pairs: list[tuple[dict, dict]], repository: str | Path | None = None, batch_size: int = 8,
-            rounds: int = 20) -> Measurement:
+def measure(
+    pairs: list[tuple[dict, dict]], repository: str | Path | None = None, batch_size: int = 8, rounds: int = 20
+) -> Measurement:
     """Time every model of ``pairs`` whose file is found, all in one interleaved run."""
     files = {}
     for pair in pairs:
@@ -131,11 +156,22 @@ def precision_table(pairs: list[tuple[dict, dict]], measured: Measurement | None
     for low, full in pairs:
         mine, theirs = speed.get(low["model"]), speed.get(full["model"])
         ratio = f"{mine / theirs:.2f}x" if mine and theirs else "–"
-        cells = [low["model"], low["precision"], full["model"], _cell(_delta(low["top1"], full["top1"]), 3),
-                 _cell(_delta(low["top5"], full["top5"]), 3), _cell(mine, 1), _cell(theirs, 1), ratio]
+        cells = [
+            low["model"],
+            low["precision"],
+            full["model"],
+            _cell(_delta(low["top1"], full["top1"]), 3),
+            _cell(_delta(low["top5"], full["top5"]), 3),
+            _cell(mine, 1),
+            _cell(theirs, 1),
+            ratio,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
-    note = (f"Speed vs fp32: {measured.describe()}; the reports' own images/s come from separate runs and are not used."
-            if measured else "Speed vs fp32: not measured (run compare with --measure to time the ONNX files together).")
+    note = (
+        f"Speed vs fp32: {measured.describe()}; the reports' own images/s come from separate runs and are not used."
+        if measured
+        else "Speed vs fp32: not measured (run compare with --measure to time the ONNX files together)."
+    )
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
@@ -165,9 +201,15 @@ def plot(rows: list[dict], path: str | Path) -> int:
     return len(points)
 
 
-def compare(paths: list[str | Path], output: str | Path | None = None, plot_path: str | Path | None = None,
-            measure_speed: bool = False, repository: str | Path | None = None, batch_size: int = 8,
-            rounds: int = 20) -> str:
+def compare(
+    paths: list[str | Path],
+    output: str | Path | None = None,
+    plot_path: str | Path | None = None,
+    measure_speed: bool = False,
+    repository: str | Path | None = None,
+    batch_size: int = 8,
+    rounds: int = 20,
+) -> str:
     """Build the tables (and plot); write them to ``output`` when given; return them."""
     rows = [row(r) for r in load(paths)]
     text = table(rows)

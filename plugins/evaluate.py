@@ -12,18 +12,20 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from convzoo.plugins import atomic, registry
+from convzoo.base import atomic
+from convzoo.base.datasets import Dataset
+from convzoo.base.loader import Failure, load_batches
+from convzoo.base.preprocessing import Preprocessing
+from convzoo.plugins import registry
 from convzoo.plugins.api import Batch, Metric
-from convzoo.plugins.datasets import Dataset
-from convzoo.plugins.loader import Failure, load_batches
 from convzoo.plugins.predictions import PredictionsWriter
-from convzoo.plugins.preprocessing import Preprocessing
 
 CHECKPOINT_VERSION = 1
 
@@ -69,7 +71,9 @@ class Backend(Protocol):
     def infer(self, images: np.ndarray) -> np.ndarray: ...
 
 
-def identity(dataset: Dataset, backend: Backend, plugins: list[Metric], recipe: Preprocessing, settings: Settings) -> dict:
+def identity(
+    dataset: Dataset, backend: Backend, plugins: list[Metric], recipe: Preprocessing, settings: Settings
+) -> dict:
     """What must match for a checkpoint to resume this evaluation."""
     return {
         "model": {k: backend.model.get(k) for k in ("name", "source", "sha256", "version")},
@@ -97,8 +101,9 @@ def run(
     """Evaluate ``backend`` on ``dataset`` with ``plugins``; returns the accumulated outcome."""
     recipe = preprocessing or backend.preprocessing
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
-    ident = json.loads(json.dumps({**identity(dataset, backend, plugins, recipe, settings),
-                                   "predictions": predictions is not None}))
+    ident = json.loads(
+        json.dumps({**identity(dataset, backend, plugins, recipe, settings), "predictions": predictions is not None})
+    )
     position, evaluated, top1_hits, elapsed, skipped, offset = 0, 0, 0, 0.0, [], None
     resumed = False
     if resume:
@@ -116,16 +121,31 @@ def run(
     writer = PredictionsWriter(predictions, offset if resumed else None) if predictions else None
 
     def save() -> None:
-        atomic.write_json(checkpoint, {
-            "version": CHECKPOINT_VERSION, "identity": ident, "position": position,
-            "evaluated": evaluated, "top1_hits": top1_hits, "wall_seconds": elapsed + time.perf_counter() - started,
-            "predictions_offset": writer.offset() if writer else None,
-            "skipped": [asdict(f) for f in skipped], "plugins": registry.snapshot(plugins),
-        })
+        atomic.write_json(
+            checkpoint,
+            {
+                "version": CHECKPOINT_VERSION,
+                "identity": ident,
+                "position": position,
+                "evaluated": evaluated,
+                "top1_hits": top1_hits,
+                "wall_seconds": elapsed + time.perf_counter() - started,
+                "predictions_offset": writer.offset() if writer else None,
+                "skipped": [asdict(f) for f in skipped],
+                "plugins": registry.snapshot(plugins),
+            },
+        )
 
     started = time.perf_counter()
-    batches = load_batches(samples, recipe, batch_size=settings.batch_size, start=position,
-                           workers=settings.workers, on_error=settings.on_error, draft=settings.draft)
+    batches = load_batches(
+        samples,
+        recipe,
+        batch_size=settings.batch_size,
+        start=position,
+        workers=settings.workers,
+        on_error=settings.on_error,
+        draft=settings.draft,
+    )
     try:
         for count, loaded in enumerate(batches, start=1):
             if cancel is not None and cancel.is_set():
@@ -146,9 +166,15 @@ def run(
                 save()
             if on_progress:
                 seconds = elapsed + time.perf_counter() - started
-                on_progress(Progress(position, len(samples), evaluated,
-                                     100.0 * top1_hits / evaluated if evaluated else 0.0,
-                                     evaluated / seconds if seconds > 0 else 0.0))
+                on_progress(
+                    Progress(
+                        position,
+                        len(samples),
+                        evaluated,
+                        100.0 * top1_hits / evaluated if evaluated else 0.0,
+                        evaluated / seconds if seconds > 0 else 0.0,
+                    )
+                )
     finally:
         batches.close()
         if writer:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from convzoo.base.datasets import open_dataset
 from convzoo.plugins import registry, report
 from convzoo.plugins.backends import DEFAULT_RECIPE
-from convzoo.plugins.datasets import open_dataset
 from convzoo.plugins.evaluate import Progress, Settings, run
 
 
@@ -18,8 +18,8 @@ def checkpoint_path(output: Path) -> Path:
 
 def _backend(args):
     if args.server:
+        from convzoo.client.channel import Security
         from convzoo.plugins.backends import GrpcBackend
-        from convzoo.server.channel import Security
 
         return GrpcBackend(args.server, args.model, args.model_version, Security.from_args(args))
     from convzoo.plugins.backends import OnnxBackend
@@ -59,20 +59,32 @@ def from_args(args) -> dict:
         if any(v is not None for v in overrides.values()):
             backend.runtime["preprocessing_from"] += ", overridden by flags"
         elif backend.runtime["preprocessing_from"] == DEFAULT_RECIPE:
-            print(f"convzoo eval: warning: {backend.model['name']} publishes no preprocessing; using torchvision's "
-                  "(resize 256, crop 224 scaled to its input); set --resize-size/--crop-size if it differs",
-                  file=sys.stderr)
+            print(
+                f"convzoo eval: warning: {backend.model['name']} publishes no preprocessing; using torchvision's "
+                "(resize 256, crop 224 scaled to its input); set --resize-size/--crop-size if it differs",
+                file=sys.stderr,
+            )
         settings = Settings(args.batch_size, args.limit, args.workers, args.on_error, args.draft)
         plugins = registry.from_spec(args.plugins)
         checkpoint = checkpoint_path(args.output) if args.output else None
         total = min(len(dataset.samples), args.limit or len(dataset.samples))
         bar, update = _progress_bar(total, not args.no_progress)
         with bar:
-            outcome = run(dataset, backend, plugins, settings, preprocessing=recipe,
-                          checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
-                          resume=args.resume, predictions=args.predictions, on_progress=update)
-        result = report.build(backend.model, backend.runtime, report.dataset_entry(dataset, outcome),
-                              recipe, settings, outcome)
+            outcome = run(
+                dataset,
+                backend,
+                plugins,
+                settings,
+                preprocessing=recipe,
+                checkpoint=checkpoint,
+                checkpoint_every=args.checkpoint_every,
+                resume=args.resume,
+                predictions=args.predictions,
+                on_progress=update,
+            )
+        result = report.build(
+            backend.model, backend.runtime, report.dataset_entry(dataset, outcome), recipe, settings, outcome
+        )
     if args.output:
         report.write(result, args.output)
         checkpoint_path(args.output).unlink(missing_ok=True)

@@ -33,8 +33,9 @@ class PredictionsWriter:
         for row, (sample_id, label) in enumerate(zip(batch.sample_ids, batch.labels.tolist())):
             ranked = best[row].tolist()
             ranked += [""] * (TOP - len(ranked))
-            self._writer.writerow([sample_id, label, *ranked, repr(float(batch.logits[row, ranked[0]])),
-                                   int(ranked[0] == label)])
+            self._writer.writerow(
+                [sample_id, label, *ranked, repr(float(batch.logits[row, ranked[0]])), int(ranked[0] == label)]
+            )
 
     def offset(self) -> int:
         """Flush to disk and return the end of what is written."""

@@ -28,11 +28,13 @@ def describe() -> list[dict]:
         plugin = entry.load()
         doc = (plugin.__doc__ or "").strip().splitlines()
         dist = entry.dist
-        rows.append({
-            "name": name,
-            "distribution": f"{dist.name} {dist.version}" if dist else "",
-            "description": doc[0] if doc else "",
-        })
+        rows.append(
+            {
+                "name": name,
+                "distribution": f"{dist.name} {dist.version}" if dist else "",
+                "description": doc[0] if doc else "",
+            }
+        )
     return rows
 
 

@@ -11,8 +11,8 @@ import json
 
 import grpc
 
+from convzoo.client.channel import Security, open_channel
 from convzoo.plugins.evaluate import Progress
-from convzoo.server.channel import Security, open_channel
 
 LOCAL_ONLY = ("resume", "predictions", "draft", "resize_size", "crop_size", "interpolation")
 
@@ -41,11 +41,19 @@ def evaluate_remote(args, on_progress=None) -> dict:
         raise ValueError("--remote needs --server")
     local = [f"--{name.replace('_', '-')}" for name in LOCAL_ONLY if getattr(args, name, None)]
     if local or args.format != "auto":
-        raise ValueError(f"{', '.join(local + (['--format'] if args.format != 'auto' else []))} "
-                         "cannot be used with --remote (the server owns the data)")
-    request = pb.EvaluateRequest(model_name=args.model, model_version=args.model_version, dataset=args.data,
-                                 plugins=args.plugins, limit=args.limit or 0, batch_size=args.batch_size,
-                                 on_error=args.on_error)
+        raise ValueError(
+            f"{', '.join(local + (['--format'] if args.format != 'auto' else []))} "
+            "cannot be used with --remote (the server owns the data)"
+        )
+    request = pb.EvaluateRequest(
+        model_name=args.model,
+        model_version=args.model_version,
+        dataset=args.data,
+        plugins=args.plugins,
+        limit=args.limit or 0,
+        batch_size=args.batch_size,
+        on_error=args.on_error,
+    )
     with open_channel(args.server, Security.from_args(args)) as channel:
         call = pb_grpc.EvaluationStub(channel).Evaluate(request)
         try:

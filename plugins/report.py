@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from convzoo.plugins import atomic
-from convzoo.plugins.datasets import Dataset
+from convzoo.base import atomic
+from convzoo.base.datasets import Dataset
+from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins.evaluate import Outcome, Settings
-from convzoo.plugins.preprocessing import Preprocessing
 
 REPORT_VERSION = 1
 
@@ -31,8 +31,9 @@ def collect_metrics(outcome: Outcome) -> dict:
     return metrics
 
 
-def build(model: dict, runtime: dict, dataset: dict, recipe: Preprocessing, settings: Settings,
-          outcome: Outcome) -> dict:
+def build(
+    model: dict, runtime: dict, dataset: dict, recipe: Preprocessing, settings: Settings, outcome: Outcome
+) -> dict:
     """The report of one finished evaluation."""
     return {
         "report_version": REPORT_VERSION,
@@ -94,11 +95,16 @@ def markdown(report: dict) -> str:
         if isinstance(metrics.get(key), dict):
             lines += [f"| {key}.{k} | {_fmt(v)} |" for k, v in metrics[key].items()]
     if metrics.get("per_class"):
-        lines += ["", "Worst classes: " + ", ".join(
-            f"{w['name']} ({w['accuracy']:.1f}%)" for w in metrics["per_class"]["worst"])]
+        lines += [
+            "",
+            "Worst classes: " + ", ".join(f"{w['name']} ({w['accuracy']:.1f}%)" for w in metrics["per_class"]["worst"]),
+        ]
     if metrics.get("confusion"):
-        lines += ["", "Most confused: " + ", ".join(
-            f"{c['true_name']} -> {c['predicted_name']} ({c['count']})" for c in metrics["confusion"])]
+        lines += [
+            "",
+            "Most confused: "
+            + ", ".join(f"{c['true_name']} -> {c['predicted_name']} ({c['count']})" for c in metrics["confusion"]),
+        ]
     if report["skipped"]["files"]:
         lines += ["", "Skipped files:", *(f"- `{f['sample_id']}`: {f['error']}" for f in report["skipped"]["files"])]
     return "\n".join(lines) + "\n"

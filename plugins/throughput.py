@@ -26,8 +26,10 @@ class Measurement:
     provider: str = PROVIDER
 
     def describe(self) -> str:
-        return (f"measured together: ONNX Runtime {self.provider}, batch {self.batch_size}, "
-                f"median of {self.rounds} interleaved rounds")
+        return (
+            f"measured together: ONNX Runtime {self.provider}, batch {self.batch_size}, "
+            f"median of {self.rounds} interleaved rounds"
+        )
 
 
 def interleaved(files: dict[str, Path], batch_size: int = 8, rounds: int = 20, threads: int = 0) -> Measurement:
@@ -53,7 +55,7 @@ def interleaved(files: dict[str, Path], batch_size: int = 8, rounds: int = 20, t
             sessions[name].run(None, feeds[name])
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             start = time.perf_counter()
             sessions[name].run(None, feeds[name])
             seconds[name].append(time.perf_counter() - start)

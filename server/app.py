@@ -12,25 +12,25 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
+from convzoo.base import wire
+from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server import wire
 from convzoo.server.auth import BearerTokenInterceptor
-from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.server.decoding import DecodingInterceptor
 from convzoo.server.manager import ModelManager
-from convzoo.server.services import ExtraService
 from convzoo.server.servicer import InferenceServicer
+from convzoo.server.services import ExtraService
 from convzoo.server.statistics import Statistics
 from convzoo.server.tls import server_credentials
 
@@ -108,7 +108,9 @@ class InferenceServer:
         self.grpc.start()
         for name in ("", INFERENCE_SERVICE):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        security = ("TLS" if self.settings.tls_cert else "plaintext") + (", bearer token" if self.settings.auth_token else "")
+        security = ("TLS" if self.settings.tls_cert else "plaintext") + (
+            ", bearer token" if self.settings.auth_token else ""
+        )
         log.info("gRPC listening on %s:%d (%s)", self.settings.host, self.port, security)
         if self.metrics_port is not None:
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)

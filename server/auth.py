@@ -8,7 +8,6 @@ Health checks (``grpc.health.v1``) pass without a token, so probes need no secre
 from __future__ import annotations
 
 import hmac
-from pathlib import Path
 
 import grpc
 
@@ -26,14 +25,6 @@ def same_kind(handler: grpc.RpcMethodHandler, behavior, request_deserializer) ->
     """A handler of ``handler``'s kind (unary/stream each way) running ``behavior``."""
     factory = _HANDLERS[handler.request_streaming, handler.response_streaming]
     return factory(behavior, request_deserializer=request_deserializer, response_serializer=handler.response_serializer)
-
-
-def read_token(path: str | Path) -> str:
-    """The token in a file (surrounding whitespace ignored); ValueError if it is empty."""
-    token = Path(path).read_text(encoding="utf-8").strip()
-    if not token or not token.isprintable() or not token.isascii():
-        raise ValueError(f"{path}: the token must be one line of printable ASCII")
-    return token
 
 
 def _refuse(request_or_iterator, context):

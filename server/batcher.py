@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
-from convzoo.server.errors import ServingError, exhausted, unavailable
+from convzoo.base.errors import ServingError, exhausted, unavailable
 from convzoo.server.model import Model
 from convzoo.server.statistics import Statistics
 

@@ -13,7 +13,9 @@ def uses_binding(device: str, feeds: dict[str, np.ndarray]) -> bool:
     return device.startswith("cuda") and all(array.dtype != object for array in feeds.values())
 
 
-def run(session: ort.InferenceSession, feeds: dict[str, np.ndarray], output_names: list[str], device: str) -> dict[str, np.ndarray]:
+def run(
+    session: ort.InferenceSession, feeds: dict[str, np.ndarray], output_names: list[str], device: str
+) -> dict[str, np.ndarray]:
     """One run of ``session`` with outputs on ``device`` (``cpu`` or ``cuda:N``)."""
     kind, _, index = device.partition(":")
     binding = session.io_binding()

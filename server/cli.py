@@ -1,4 +1,4 @@
-"""``convzoo serve`` and ``convzoo infer``."""
+"""``convzoo serve``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import signal
 import threading
 from pathlib import Path
 
-from convzoo.server import channel, repository, services
+from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
+from convzoo.base.device import CONV_ALGO_SEARCH, DeviceRequest
+from convzoo.base.tokens import read_token
+from convzoo.server import repository, services
 from convzoo.server.app import InferenceServer, ServerSettings
-from convzoo.server.auth import read_token
-from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
-from convzoo.server.device import CONV_ALGO_SEARCH, DeviceRequest
 from convzoo.server.manager import ModelManager
 from convzoo.server.model import LoadOptions
 from convzoo.server.statistics import Statistics
@@ -29,43 +29,79 @@ def register_serve(subparsers) -> None:
     )
     parser.add_argument("--repository", type=Path, required=True, help="model repository folder")
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind gRPC and metrics to (default: %(default)s, this machine only)"
+        "--host",
+        default="127.0.0.1",
+        help="address to bind gRPC and metrics to (default: %(default)s, this machine only)",
     )
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve gRPC over TLS with this certificate chain")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
     parser.add_argument(
-        "--auth-token-file", type=Path, metavar="FILE",
+        "--auth-token-file",
+        type=Path,
+        metavar="FILE",
         help="require 'authorization: Bearer <token>' metadata with the token in FILE (health checks excepted)",
     )
     parser.add_argument("--port", type=int, default=8001, help="gRPC port; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
-        "--metrics-port", type=int, default=8002, help="Prometheus port; 0 picks a free one, -1 disables (default: %(default)s)"
+        "--metrics-port",
+        type=int,
+        default=8002,
+        help="Prometheus port; 0 picks a free one, -1 disables (default: %(default)s)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    parser.add_argument("--strict-device", action="store_true", help="fail a model's load instead of falling back from CUDA to CPU")
-    parser.add_argument("--cudnn-conv-algo-search", choices=CONV_ALGO_SEARCH, default="EXHAUSTIVE", help="CUDA provider option")
     parser.add_argument(
-        "--intra-op-threads", type=int, default=0,
-        help="ONNX Runtime threads per session; 0 (default): one per CPU this process may use (affinity, cgroup quota)"
+        "--strict-device", action="store_true", help="fail a model's load instead of falling back from CUDA to CPU"
     )
     parser.add_argument(
-        "--grpc-workers", type=int, default=max(8, 4 * (os.cpu_count() or 1)), help="gRPC handler threads (default: %(default)s)"
+        "--cudnn-conv-algo-search", choices=CONV_ALGO_SEARCH, default="EXHAUSTIVE", help="CUDA provider option"
     )
     parser.add_argument(
-        "--max-batch-size", type=int, default=4, help="max_batch_size of batchable models whose config sets none (default: %(default)s)"
+        "--intra-op-threads",
+        type=int,
+        default=0,
+        help="ONNX Runtime threads per session; 0 (default): one per CPU this process may use (affinity, cgroup quota)",
     )
     parser.add_argument(
-        "--max-queue-delay-us", type=int, default=0, help="dynamic batching delay for models whose config sets none (default: %(default)s)"
+        "--grpc-workers",
+        type=int,
+        default=max(8, 4 * (os.cpu_count() or 1)),
+        help="gRPC handler threads (default: %(default)s)",
     )
     parser.add_argument(
-        "--preferred-batch-size", type=int, nargs="+", default=[], metavar="N",
+        "--max-batch-size",
+        type=int,
+        default=4,
+        help="max_batch_size of batchable models whose config sets none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-queue-delay-us",
+        type=int,
+        default=0,
+        help="dynamic batching delay for models whose config sets none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--preferred-batch-size",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
         help="dynamic batching preferred sizes for models whose config sets none",
     )
-    parser.add_argument("--max-queue-size", type=int, default=1024, help="queued requests per model before RESOURCE_EXHAUSTED")
     parser.add_argument(
-        "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="gRPC message size limit (default: %(default)s)"
+        "--max-queue-size", type=int, default=1024, help="queued requests per model before RESOURCE_EXHAUSTED"
     )
-    parser.add_argument("--grace-period", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM (default: %(default)s)")
+    parser.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="gRPC message size limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=float,
+        default=30.0,
+        help="seconds in-flight requests get on SIGTERM (default: %(default)s)",
+    )
     parser.add_argument("--no-warm-up", action="store_true", help="skip running each model once at load time")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     services.add_arguments(parser)
@@ -78,10 +114,14 @@ def serve(args: argparse.Namespace) -> int:
     repository.model_names(args.repository)  # fail now, before binding, if it is not a folder
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
-    requested = DeviceRequest.parse(args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search)
+    requested = DeviceRequest.parse(
+        args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search
+    )
     device = requested.resolve_auto()
     if requested.kind == "auto":
-        where = f"cuda:{device.index}" if device.kind == "cuda" else "CPU (CPUExecutionProvider; no usable CUDA provider)"
+        where = (
+            f"cuda:{device.index}" if device.kind == "cuda" else "CPU (CPUExecutionProvider; no usable CUDA provider)"
+        )
         log.info("--device auto: serving on %s", where)
     options = LoadOptions(
         device=device,
@@ -112,35 +152,4 @@ def serve(args: argparse.Namespace) -> int:
     log.info("draining: finishing in-flight requests (grace %.0fs)", args.grace_period)
     server.stop(args.grace_period)
     log.info("stopped")
-    return 0
-
-
-def register_infer(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "infer",
-        help="classify images with a served model",
-        description="Send encoded images to a server; print each image's top-k classes.",
-    )
-    parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC server")
-    parser.add_argument("--model", required=True, help="model name")
-    parser.add_argument("--version", default="", help="model version (default: the latest ready one)")
-    parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")
-    channel.add_arguments(parser)
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    parser.set_defaults(func=infer)
-
-
-def infer(args: argparse.Namespace) -> int:
-    """Print ``rank score index label`` lines under each image path."""
-    from convzoo.server.client import InferenceClient
-
-    if args.top_k <= 0:
-        raise ValueError(f"--top-k must be positive, got {args.top_k}")
-    images = [path.read_bytes() for path in args.images]
-    with InferenceClient(args.server, security=channel.Security.from_args(args)) as client:
-        results = client.infer_images(args.model, images, top_k=args.top_k, version=args.version)
-    for path, classes in zip(args.images, results):
-        print(path)
-        for rank, item in enumerate(classes, 1):
-            print(f"  {rank}  {item.score:.6f}  {item.index:>4}  {item.label}")
     return 0

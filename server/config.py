@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convzoo.base.datatypes import BY_CONFIG, from_ort
 from convzoo.proto import model_config_pb2
-from convzoo.server.datatypes import BY_CONFIG, from_ort
 
 PLATFORM = "onnxruntime_onnx"
 BACKEND = "onnxruntime"
@@ -61,7 +61,9 @@ def _complete_tensors(kind: str, message_type, configured, tensors, batching: bo
             if entry.data_type == model_config_pb2.TYPE_INVALID:
                 entry.data_type = model_config_pb2.DataType.Value(datatype.config)
             elif BY_CONFIG[stated] is not datatype:
-                raise ValueError(f"model '{model}': {kind[:-1]} '{tensor.name}' is {stated} in config but {datatype.config} in the ONNX model")
+                raise ValueError(
+                    f"model '{model}': {kind[:-1]} '{tensor.name}' is {stated} in config but {datatype.config} in the ONNX model"
+                )
             if entry.HasField("reshape"):
                 raise ValueError(f"model '{model}': {kind[:-1]} '{tensor.name}': reshape is not supported")
             if not entry.dims:
@@ -110,7 +112,9 @@ def complete(
         ("input", "inputs", model_config_pb2.ModelInput, inputs),
         ("output", "outputs", model_config_pb2.ModelOutput, outputs),
     ):
-        completed = [_copy(e) for e in _complete_tensors(kind, message_type, getattr(result, field), tensors, batching, name)]
+        completed = [
+            _copy(e) for e in _complete_tensors(kind, message_type, getattr(result, field), tensors, batching, name)
+        ]
         del getattr(result, field)[:]
         getattr(result, field).extend(completed)
     return result

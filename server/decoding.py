@@ -38,8 +38,12 @@ class DecodingInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.request_deserializer is None:
             return handler
         prefix = f"the request to {handler_call_details.method} is not a valid protobuf message"
-        behavior = getattr(handler, ("stream" if handler.request_streaming else "unary") + "_"
-                           + ("stream" if handler.response_streaming else "unary"))
+        behavior = getattr(
+            handler,
+            ("stream" if handler.request_streaming else "unary")
+            + "_"
+            + ("stream" if handler.response_streaming else "unary"),
+        )
 
         def check(request, context):
             if isinstance(request, Undecodable):
@@ -47,9 +51,11 @@ class DecodingInterceptor(grpc.ServerInterceptor):
             return request
 
         if handler.request_streaming:
+
             def checked(requests, context):
                 return behavior((check(request, context) for request in requests), context)
         else:
+
             def checked(request, context):
                 return behavior(check(request, context), context)
 

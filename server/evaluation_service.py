@@ -20,15 +20,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from convzoo.base.datasets import Dataset, open_dataset
+from convzoo.base.errors import ServingError
+from convzoo.base.loader import ON_ERROR
+from convzoo.base.preprocessing import METADATA_KEY
 from convzoo.plugins import registry, report
 from convzoo.plugins.backends import DEFAULT_RECIPE
-from convzoo.plugins.datasets import Dataset, open_dataset
 from convzoo.plugins.evaluate import Cancelled, Settings, run
-from convzoo.plugins.loader import ON_ERROR
-from convzoo.plugins.preprocessing import METADATA_KEY
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
-from convzoo.server.errors import ServingError
 from convzoo.server.manager import ModelManager, Served
 from convzoo.server.services import ExtraService
 
@@ -47,8 +47,14 @@ def parse_dataset(text: str) -> tuple[str, Path]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", action="append", type=parse_dataset, default=[], metavar="NAME=PATH",
-                        help="register a dataset (any layout `convzoo eval` reads) for server-side evaluation")
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        type=parse_dataset,
+        default=[],
+        metavar="NAME=PATH",
+        help="register a dataset (any layout `convzoo eval` reads) for server-side evaluation",
+    )
 
 
 def create(args: argparse.Namespace, manager: ModelManager) -> ExtraService:
@@ -72,13 +78,16 @@ class ServedBackend:
         self.max_batch = model.max_batch_size
         self.preprocessing = model.preprocessing
         self.model = {"name": model.name, "version": str(model.version), "source": "convzoo server", "card": model.card}
-        self.runtime = {"backend": "onnxruntime (convzoo server)", "providers": model.session.get_providers(),
-                        "device": model.device,
-                        "preprocessing_from": "model metadata" if METADATA_KEY in model.metadata else DEFAULT_RECIPE}
+        self.runtime = {
+            "backend": "onnxruntime (convzoo server)",
+            "providers": model.session.get_providers(),
+            "device": model.device,
+            "preprocessing_from": "model metadata" if METADATA_KEY in model.metadata else DEFAULT_RECIPE,
+        }
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.max_batch > 0 else len(images)
-        futures = [self.batcher.submit({self.input_name: images[i:i + step]}) for i in range(0, len(images), step)]
+        futures = [self.batcher.submit({self.input_name: images[i : i + step]}) for i in range(0, len(images), step)]
         parts = [future.result()[self.output_name] for future in futures]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
@@ -92,9 +101,12 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
         return pb.ListPluginsResponse(plugins=[pb.Plugin(**row) for row in registry.describe()])
 
     def ListDatasets(self, request, context):
-        return pb.ListDatasetsResponse(datasets=[
-            pb.Dataset(name=name, layout=d.layout, size=len(d.samples), classes=len({s.label for s in d.samples}))
-            for name, d in sorted(self.datasets.items())])
+        return pb.ListDatasetsResponse(
+            datasets=[
+                pb.Dataset(name=name, layout=d.layout, size=len(d.samples), classes=len({s.label for s in d.samples}))
+                for name, d in sorted(self.datasets.items())
+            ]
+        )
 
     def Evaluate(self, request, context):
         try:
@@ -123,22 +135,38 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
     def _job(self, request):
         """Validate the request; return the function that runs it, feeding an event queue."""
         if request.dataset not in self.datasets:
-            raise LookupError(f"unknown dataset {request.dataset!r}; registered: {', '.join(sorted(self.datasets)) or 'none'}")
+            raise LookupError(
+                f"unknown dataset {request.dataset!r}; registered: {', '.join(sorted(self.datasets)) or 'none'}"
+            )
         if request.on_error and request.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}")
         dataset = self.datasets[request.dataset]
         backend = ServedBackend(self.manager.get(request.model_name, request.model_version))
         plugins = registry.from_spec(request.plugins or registry.DEFAULT_SPEC)
-        settings = Settings(batch_size=request.batch_size or DEFAULT_BATCH_SIZE, limit=request.limit or None,
-                            workers=DECODE_WORKERS, on_error=request.on_error or "skip")
+        settings = Settings(
+            batch_size=request.batch_size or DEFAULT_BATCH_SIZE,
+            limit=request.limit or None,
+            workers=DECODE_WORKERS,
+            on_error=request.on_error or "skip",
+        )
 
         def work(events: queue.Queue, cancel: threading.Event) -> None:
             try:
-                outcome = run(dataset, backend, plugins, settings, cancel=cancel,
-                              on_progress=lambda p: events.put(("progress", p)))
+                outcome = run(
+                    dataset,
+                    backend,
+                    plugins,
+                    settings,
+                    cancel=cancel,
+                    on_progress=lambda p: events.put(("progress", p)),
+                )
                 entry = {**report.dataset_entry(dataset, outcome), "root": request.dataset}
-                events.put(("report", report.build(backend.model, backend.runtime, entry,
-                                                   backend.preprocessing, settings, outcome)))
+                events.put(
+                    (
+                        "report",
+                        report.build(backend.model, backend.runtime, entry, backend.preprocessing, settings, outcome),
+                    )
+                )
             except Cancelled:
                 events.put(("error", (grpc.StatusCode.CANCELLED, "evaluation cancelled")))
             except ServingError as error:

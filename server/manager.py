@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from convzoo.base.errors import invalid, not_found, unavailable
 from convzoo.server import memory, paths, repository
 from convzoo.server.batcher import Batcher
-from convzoo.server.errors import invalid, not_found, unavailable
 from convzoo.server.model import LoadOptions, Model, load
 from convzoo.server.statistics import Statistics
 

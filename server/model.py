@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from convzoo.exporters.card import CARD_KEY, card_from_metadata
-from convzoo.plugins.preprocessing import METADATA_KEY, Preprocessing
+from convzoo.base.card import CARD_KEY, card_from_metadata
+from convzoo.base.datatypes import BY_CONFIG, Datatype
+from convzoo.base.device import DeviceRequest
+from convzoo.base.preprocessing import METADATA_KEY, Preprocessing
 from convzoo.proto import model_config_pb2
 from convzoo.server import binding, threads
 from convzoo.server import config as configuration
-from convzoo.server.datatypes import BY_CONFIG, Datatype
-from convzoo.server.device import DeviceRequest
 from convzoo.server.repository import ModelSource, read_labels
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,9 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
     """
     path = source.versions[version]
     try:
-        session = ort.InferenceSession(str(path), threads.session_options(options.intra_op_threads), providers=options.device.providers())
+        session = ort.InferenceSession(
+            str(path), threads.session_options(options.intra_op_threads), providers=options.device.providers()
+        )
     except Exception as exc:  # ONNX Runtime raises its own exception types for bad models
         raise ValueError(f"ONNX Runtime cannot load {path}: {exc}") from None
     device = options.device.actual_device(session.get_providers())
@@ -162,11 +164,14 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
         datatype = BY_CONFIG[model_config_pb2.DataType.Name(entry.data_type)]
         specs.append(TensorSpec(entry.name, datatype, tuple(entry.dims), _is_image_input(entry, batching)))
     outputs = [
-        TensorSpec(e.name, BY_CONFIG[model_config_pb2.DataType.Name(e.data_type)], tuple(e.dims)) for e in completed.output
+        TensorSpec(e.name, BY_CONFIG[model_config_pb2.DataType.Name(e.data_type)], tuple(e.dims))
+        for e in completed.output
     ]
     for spec in specs + outputs:
         if spec.datatype.dtype is None:
-            raise ValueError(f"model '{source.name}': tensor '{spec.name}' is {spec.datatype.name}, which ONNX Runtime's Python API cannot feed")
+            raise ValueError(
+                f"model '{source.name}': tensor '{spec.name}' is {spec.datatype.name}, which ONNX Runtime's Python API cannot feed"
+            )
     labels = {e.name: read_labels(source.file(e.label_filename)) for e in completed.output if e.label_filename}
     model = Model(
         name=source.name,
@@ -190,6 +195,10 @@ def load(source: ModelSource, version: int, options: LoadOptions) -> Model:
         except Exception as exc:  # a model may reject zero inputs; requests will tell
             log.warning("warm-up of model '%s' version %d failed: %s", source.name, version, exc)
     log.info(
-        "loaded model '%s' version %d on %s (providers: %s)", source.name, version, device, ", ".join(session.get_providers())
+        "loaded model '%s' version %d on %s (providers: %s)",
+        source.name,
+        version,
+        device,
+        ", ".join(session.get_providers()),
     )
     return model

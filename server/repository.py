@@ -41,7 +41,9 @@ class ModelSource:
         if choice == "specific":
             missing = sorted(set(policy.specific.versions) - set(available))
             if missing:
-                raise ValueError(f"version_policy names versions {missing} that have no {self.model_file} in {self.path}")
+                raise ValueError(
+                    f"version_policy names versions {missing} that have no {self.model_file} in {self.path}"
+                )
             return sorted(set(policy.specific.versions))
         count = policy.latest.num_versions if choice == "latest" else 1
         return available[-max(count, 1) :]
@@ -79,7 +81,11 @@ def read_model(root: Path, name: str) -> ModelSource:
         raise LookupError(f"model '{name}' is not in the repository {root}")
     paths.inside(root, path, f"model '{name}': folder")
     config_path = paths.inside(path, path / CONFIG_FILE, f"model '{name}': file")
-    config = parse_config(config_path.read_text(), str(config_path)) if config_path.exists() else model_config_pb2.ModelConfig()
+    config = (
+        parse_config(config_path.read_text(), str(config_path))
+        if config_path.exists()
+        else model_config_pb2.ModelConfig()
+    )
     if config.name and config.name != name:
         raise ValueError(f"{config_path}: name '{config.name}' does not match the folder name '{name}'")
     config.name = name

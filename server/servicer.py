@@ -6,16 +6,17 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
-from importlib.metadata import PackageNotFoundError, version as package_version
-from typing import Callable, Iterator
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 import grpc
 
+from convzoo.base import classification, codec, wire
+from convzoo.base.errors import ServingError, invalid, not_found
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server import classification, codec, wire
-from convzoo.server.errors import ServingError, invalid, not_found
 from convzoo.server.manager import ModelManager, Served
 from convzoo.server.statistics import Statistics
 from convzoo.server.validation import validate
@@ -71,11 +72,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             versions=versions,
             platform=model.config.platform,
             inputs=[
-                pb.ModelMetadataResponse.TensorMetadata(name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims))
+                pb.ModelMetadataResponse.TensorMetadata(
+                    name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims)
+                )
                 for s in model.inputs
             ],
             outputs=[
-                pb.ModelMetadataResponse.TensorMetadata(name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims))
+                pb.ModelMetadataResponse.TensorMetadata(
+                    name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims)
+                )
                 for s in model.outputs
             ],
         )
@@ -192,7 +197,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             if request.ready and state.state != "READY":
                 continue
             response.models.add(
-                name=name, version="" if state.version is None else str(state.version), state=state.state, reason=state.reason
+                name=name,
+                version="" if state.version is None else str(state.version),
+                state=state.state,
+                reason=state.reason,
             )
         return response
 

@@ -14,9 +14,9 @@ in the group ``convzoo.services`` names an object (a module works) with
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Callable
 
 import grpc
 

@@ -96,9 +96,12 @@ class Statistics:
             batch.compute_infer.add(infer_ns)
             batch.compute_output.add(output_ns)
 
-    def to_proto(self, name: str = "", version: str = "", loaded: list[tuple[str, str]] = ()) -> list[pb.ModelStatistics]:
+    def to_proto(
+        self, name: str = "", version: str = "", loaded: list[tuple[str, str]] = ()
+    ) -> list[pb.ModelStatistics]:
         """ModelStatistics of every (name, version) matching the filters (empty: any);
         ``loaded`` versions are listed even before their first request."""
+
         def duration(d: Duration) -> pb.StatisticDuration:
             return pb.StatisticDuration(count=d.count, ns=d.ns)
 
@@ -141,19 +144,32 @@ class Statistics:
         """prometheus_client collector protocol: metric families from the counters."""
         labels = ["model", "version"]
         families = {
-            "success": CounterMetricFamily("nv_inference_request_success", "Successful inference requests", labels=labels),
+            "success": CounterMetricFamily(
+                "nv_inference_request_success", "Successful inference requests", labels=labels
+            ),
             "failure": CounterMetricFamily("nv_inference_request_failure", "Failed inference requests", labels=labels),
             "count": CounterMetricFamily("nv_inference_count", "Inferences performed (batch rows)", labels=labels),
             "exec": CounterMetricFamily("nv_inference_exec_count", "Batch executions", labels=labels),
             "request_us": CounterMetricFamily("nv_inference_request_duration_us", "Request duration", labels=labels),
-            "queue_us": CounterMetricFamily("nv_inference_queue_duration_us", "Time requests waited in the queue", labels=labels),
-            "input_us": CounterMetricFamily("nv_inference_compute_input_duration_us", "Batch assembly time", labels=labels),
-            "infer_us": CounterMetricFamily("nv_inference_compute_infer_duration_us", "Session run time", labels=labels),
-            "output_us": CounterMetricFamily("nv_inference_compute_output_duration_us", "Output split time", labels=labels),
-            "pending": GaugeMetricFamily("nv_inference_pending_request_count", "Requests waiting in the queue", labels=labels),
+            "queue_us": CounterMetricFamily(
+                "nv_inference_queue_duration_us", "Time requests waited in the queue", labels=labels
+            ),
+            "input_us": CounterMetricFamily(
+                "nv_inference_compute_input_duration_us", "Batch assembly time", labels=labels
+            ),
+            "infer_us": CounterMetricFamily(
+                "nv_inference_compute_infer_duration_us", "Session run time", labels=labels
+            ),
+            "output_us": CounterMetricFamily(
+                "nv_inference_compute_output_duration_us", "Output split time", labels=labels
+            ),
+            "pending": GaugeMetricFamily(
+                "nv_inference_pending_request_count", "Requests waiting in the queue", labels=labels
+            ),
             "last": GaugeMetricFamily("convzoo_last_inference_timestamp_ms", "Time of the last success", labels=labels),
-            "precision": GaugeMetricFamily("convzoo_model_precision", "Precision of the model version (always 1)",
-                                           labels=[*labels, "precision"]),
+            "precision": GaugeMetricFamily(
+                "convzoo_model_precision", "Precision of the model version (always 1)", labels=[*labels, "precision"]
+            ),
         }
         with self._lock:
             for (model, version), c in sorted(self._models.items()):

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convzoo.plugins.preprocessing import decode_image, preprocess
+from convzoo.base import codec
+from convzoo.base.datatypes import DATATYPES
+from convzoo.base.errors import invalid
+from convzoo.base.preprocessing import decode_image, preprocess
 from convzoo.proto import grpc_service_pb2 as pb
-from convzoo.server import codec
-from convzoo.server.datatypes import DATATYPES
-from convzoo.server.errors import invalid
 from convzoo.server.model import Model, TensorSpec
 
 CLASSIFICATION = "classification"
@@ -72,7 +72,9 @@ def _check_shape(model: Model, spec: TensorSpec, shape) -> None:
 def _image_shape(model: Model, spec: TensorSpec, shape) -> int:
     """Batch size of an encoded-image BYTES input: shape [N] or [N, 1]."""
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
-        raise invalid(f"input '{spec.name}' as encoded images has shape {codec.shape_text(shape)}; expected [-1] or [-1,1]")
+        raise invalid(
+            f"input '{spec.name}' as encoded images has shape {codec.shape_text(shape)}; expected [-1] or [-1,1]"
+        )
     if not 1 <= shape[0] <= model.max_batch_size:
         raise invalid(
             f"input '{spec.name}' has batch size {shape[0]}; expected 1 to {model.max_batch_size} (max_batch_size)"
@@ -98,7 +100,9 @@ def _as_text(array: np.ndarray, name: str) -> np.ndarray:
         try:
             text.flat[index] = item.decode("utf-8")
         except UnicodeDecodeError:
-            raise invalid(f"input '{name}': BYTES element {index} is not UTF-8; ONNX Runtime string tensors hold text") from None
+            raise invalid(
+                f"input '{name}': BYTES element {index} is not UTF-8; ONNX Runtime string tensors hold text"
+            ) from None
     return text
 
 
@@ -139,7 +143,9 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
         shape = tensor.shape  # converted to a list only once its rank is known to be right
         datatype = DATATYPES.get(tensor.datatype)
         if datatype is None:
-            raise invalid(f"input '{spec.name}' has unknown datatype '{tensor.datatype}'; expected {spec.datatype.name}")
+            raise invalid(
+                f"input '{spec.name}' has unknown datatype '{tensor.datatype}'; expected {spec.datatype.name}"
+            )
         if spec.image_input and datatype.name == "BYTES":
             rows = _image_shape(model, spec, shape)
             shape = list(shape)
@@ -170,7 +176,9 @@ def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[Reque
     result = []
     for output in request.outputs:
         if output.name not in specs:
-            raise invalid(f"unknown output '{output.name}' for model '{model.name}'; expected one of: {', '.join(specs)}")
+            raise invalid(
+                f"unknown output '{output.name}' for model '{model.name}'; expected one of: {', '.join(specs)}"
+            )
         if output.name in {r.name for r in result}:
             raise invalid(f"output '{output.name}' is requested more than once")
         k = 0
@@ -179,9 +187,13 @@ def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[Reque
             kind = parameter.WhichOneof("parameter_choice")
             k = getattr(parameter, kind) if kind in INTEGER else 0
             if k <= 0:
-                raise invalid(f"output '{output.name}': parameter 'classification' must be an integer > 0, got {kind}={getattr(parameter, kind) if kind else 'nothing'}")
+                raise invalid(
+                    f"output '{output.name}': parameter 'classification' must be an integer > 0, got {kind}={getattr(parameter, kind) if kind else 'nothing'}"
+                )
             if specs[output.name].datatype.name in ("BYTES", "BOOL"):
-                raise invalid(f"output '{output.name}' is {specs[output.name].datatype.name}; classification needs a numeric output")
+                raise invalid(
+                    f"output '{output.name}' is {specs[output.name].datatype.name}; classification needs a numeric output"
+                )
         result.append(RequestedOutput(output.name, k))
     return result
 

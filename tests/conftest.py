@@ -2,7 +2,7 @@
 
 import pytest
 
-from convzoo.plugins.commands import main
+from convzoo.cli.commands import main
 
 
 @pytest.fixture

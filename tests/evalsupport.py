@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+import synthetic
 
-from convzoo.plugins import imagenet, synthetic
+from convzoo.base import imagenet
 
 # Labels of the first official validation files, so flat-file layouts use real labels too.
 CLASSES = tuple(dict.fromkeys(imagenet.val_labels()[:60]))[:12]
@@ -57,8 +58,16 @@ def model(path: Path, **kwargs) -> Path:
 
 def meta_mat(path: Path, id_to_wnid: dict[int, str], parents: int = 3) -> None:
     """A devkit ``meta.mat``: struct array ``synsets`` with the real fields; leaves + a few parents."""
-    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children",
-              "wordnet_height", "num_train_images"]
+    fields = [
+        "ILSVRC2012_ID",
+        "WNID",
+        "words",
+        "gloss",
+        "num_children",
+        "children",
+        "wordnet_height",
+        "num_train_images",
+    ]
     rows = [(i, w, "words", "gloss", 0, np.zeros((1, 0)), 0, 1300) for i, w in id_to_wnid.items()]
     top = max(id_to_wnid)
     rows += [(top + j + 1, f"n9999999{j}", "parent", "gloss", 2, np.array([[1, 2]]), 1, 0) for j in range(parents)]
@@ -79,7 +88,7 @@ def shuffled_ids(seed: int = 0) -> dict[int, str]:
 
 def convzoo(*argv) -> int:
     """Run the ``convzoo`` console command in this process; returns its exit code."""
-    from convzoo.plugins.commands import main
+    from convzoo.cli.commands import main
 
     return main([str(a) for a in argv])
 

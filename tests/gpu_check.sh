@@ -60,7 +60,7 @@ import time
 import numpy as np
 
 from convzoo.proto import model_config_pb2 as mc
-from convzoo.server.client import InferenceClient
+from convzoo.client.inference import InferenceClient
 
 cuda = InferenceClient(f"127.0.0.1:{sys.argv[1]}")
 cpu = InferenceClient(f"127.0.0.1:{sys.argv[2]}")

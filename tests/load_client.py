@@ -15,10 +15,10 @@ import time
 
 import grpc
 import numpy as np
-
-from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.client import build_request
 from server_repository import IMAGE
+
+from convzoo.client.inference import build_request
+from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 
 
 def main(url: str, seconds: str, threads: str) -> int:
@@ -32,7 +32,9 @@ def main(url: str, seconds: str, threads: str) -> int:
             rng = np.random.default_rng(seed)
             while time.monotonic() < stop:
                 rows = int(rng.integers(1, 5))
-                request = build_request("classifier", {"input": rng.standard_normal((rows, 3, IMAGE, IMAGE), np.float32)})
+                request = build_request(
+                    "classifier", {"input": rng.standard_normal((rows, 3, IMAGE, IMAGE), np.float32)}
+                )
                 start = time.perf_counter()
                 try:
                     stub.ModelInfer(request, timeout=10)

@@ -64,10 +64,19 @@ def write_classifier(model_dir: Path, version: int = 1, seed: int = 0, *, config
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])],
         [numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")],
     )
-    preprocessing = {"resize_size": IMAGE, "crop_size": IMAGE, "interpolation": "bilinear",
-                     "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    preprocessing = {
+        "resize_size": IMAGE,
+        "crop_size": IMAGE,
+        "interpolation": "bilinear",
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+    }
     card = {"arch": "tinynet", "params": int(weight.size + bias.size), "macs": int(weight.size), "precision": "fp32"}
-    _save(graph, model_dir / str(version) / "model.onnx", {"preprocessing": json.dumps(preprocessing), "card": json.dumps(card)})
+    _save(
+        graph,
+        model_dir / str(version) / "model.onnx",
+        {"preprocessing": json.dumps(preprocessing), "card": json.dumps(card)},
+    )
     (model_dir / "labels.txt").write_text("".join(f"class_{i}\n" for i in range(CLASSES)))
     (model_dir / "config.pbtxt").write_text(config if config is not None else classifier_config(model_dir.name))
 
@@ -99,7 +108,10 @@ output [
 def write_int_add(model_dir: Path) -> None:
     """A hand-built Triton example: INT32 INPUT0, INPUT1 [N,4] -> OUTPUT0 = sum, OUTPUT1 = difference."""
     graph = helper.make_graph(
-        [helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]), helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"])],
+        [
+            helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
+            helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"]),
+        ],
         "int_add",
         [helper.make_tensor_value_info(n, TensorProto.INT32, ["N", 4]) for n in ("INPUT0", "INPUT1")],
         [helper.make_tensor_value_info(n, TensorProto.INT32, ["N", 4]) for n in ("OUTPUT0", "OUTPUT1")],
@@ -149,10 +161,18 @@ def write_scaler(model_dir: Path) -> None:
 
 # Protocol datatype -> ONNX element type, for every datatype ONNX Runtime's Python API feeds.
 ALL_TYPES = {
-    "BOOL": TensorProto.BOOL, "UINT8": TensorProto.UINT8, "UINT16": TensorProto.UINT16,
-    "UINT32": TensorProto.UINT32, "UINT64": TensorProto.UINT64, "INT8": TensorProto.INT8,
-    "INT16": TensorProto.INT16, "INT32": TensorProto.INT32, "INT64": TensorProto.INT64,
-    "FP16": TensorProto.FLOAT16, "FP32": TensorProto.FLOAT, "FP64": TensorProto.DOUBLE,
+    "BOOL": TensorProto.BOOL,
+    "UINT8": TensorProto.UINT8,
+    "UINT16": TensorProto.UINT16,
+    "UINT32": TensorProto.UINT32,
+    "UINT64": TensorProto.UINT64,
+    "INT8": TensorProto.INT8,
+    "INT16": TensorProto.INT16,
+    "INT32": TensorProto.INT32,
+    "INT64": TensorProto.INT64,
+    "FP16": TensorProto.FLOAT16,
+    "FP32": TensorProto.FLOAT,
+    "FP64": TensorProto.DOUBLE,
     "BYTES": TensorProto.STRING,
 }
 
@@ -187,7 +207,8 @@ def build_repository(root: Path) -> Path:
     write_classifier(
         root / "queue_limited",
         config=classifier_config(
-            "queue_limited", 4,
+            "queue_limited",
+            4,
             "dynamic_batching { max_queue_delay_microseconds: 1500000 default_queue_policy { max_queue_size: 1 } }\n",
         ),
     )
@@ -233,8 +254,21 @@ class ServerProcess:
 
 def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerProcess:
     """Start ``convzoo serve`` on free ports; return once it logs that it is ready."""
-    command = [str(VENV_BIN / "convzoo"), "serve", "--repository", str(repository), "--port", "0",
-               "--metrics-port", "0", "--intra-op-threads", "1", "--grpc-workers", "16", *args]
+    command = [
+        str(VENV_BIN / "convzoo"),
+        "serve",
+        "--repository",
+        str(repository),
+        "--port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--intra-op-threads",
+        "1",
+        "--grpc-workers",
+        "16",
+        *args,
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     server = ServerProcess(process)

@@ -22,12 +22,19 @@ CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "
 
 def test_quick_suite_writes_every_case_and_raw_sample(tmp_path):
     output = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--work-dir", str(tmp_path / "work"),
-                           "--output", str(output)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--work-dir", str(tmp_path / "work"), "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("| case | figure |")
     results = json.loads(output.read_text())
-    assert {"date", "command", "settings", "machine", "versions", "providers", "case_seconds", "figures"} <= set(results)
+    assert {"date", "command", "settings", "machine", "versions", "providers", "case_seconds", "figures"} <= set(
+        results
+    )
     assert results["settings"]["quick"] is True
     assert "CPUExecutionProvider" in results["providers"]
     assert results["machine"]["cpus"] >= 1 and results["versions"]["onnxruntime-gpu"]

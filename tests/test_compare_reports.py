@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from PIL import Image
-
 from evalsupport import convzoo
+from PIL import Image
 
 
 def report(name, arch, activation, params, macs, top1, top5, ips, p50, provider="CPUExecutionProvider"):
     return {
         "model": {"name": name, "card": {"arch": arch, "activation": activation, "params": params, "macs": macs}},
-        "dataset": {"layout": "devkit", "size": 50000}, "count": 50000,
+        "dataset": {"layout": "devkit", "size": 50000},
+        "count": 50000,
         "metrics": {"top1": top1, "top5": top5, "latency": {"images_per_second": ips, "p50_ms": p50}},
         "runtime": {"providers": [provider, "CPUExecutionProvider"]},
     }
@@ -20,8 +20,12 @@ def report(name, arch, activation, params, macs, top1, top5, ips, p50, provider=
 
 REPORTS = [
     report("alexnet", "alexnet", "relu", 61_100_840, 714_000_000, 56.522, 79.066, 900.0, 35.5),
-    report("resnet50", "resnet50", "relu", 25_557_032, 4_089_000_000, 76.13, 92.862, 300.0, 106.25, "CUDAExecutionProvider"),
-    report("vgg16-leaky", "vgg16", {"name": "leaky_relu", "slope": 0.1}, 138_357_544, 15_470_000_000, 0.1, 0.5, 80.0, 400.0),
+    report(
+        "resnet50", "resnet50", "relu", 25_557_032, 4_089_000_000, 76.13, 92.862, 300.0, 106.25, "CUDAExecutionProvider"
+    ),
+    report(
+        "vgg16-leaky", "vgg16", {"name": "leaky_relu", "slope": 0.1}, 138_357_544, 15_470_000_000, 0.1, 0.5, 80.0, 400.0
+    ),
 ]
 
 
@@ -41,7 +45,10 @@ def test_table_and_plot(tmp_path, capsys):
     assert printed in table
     rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0].strip("| ") for r in rows] == ["resnet50", "alexnet", "vgg16-leaky"]  # best top-1 first
-    assert "| resnet50 | resnet50 / relu | 25.56 | 4.089 | 76.130 | 92.862 | 300.0 | 106.25 | CUDAExecutionProvider |" in printed
+    assert (
+        "| resnet50 | resnet50 / relu | 25.56 | 4.089 | 76.130 | 92.862 | 300.0 | 106.25 | CUDAExecutionProvider |"
+        in printed
+    )
     assert "| vgg16-leaky | vgg16 / leaky_relu(slope=0.1) | 138.36 | 15.470 |" in printed
     with Image.open(tmp_path / "c.png") as image:
         assert image.format == "PNG" and image.width > 300

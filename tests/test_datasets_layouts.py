@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from convzoo.plugins import imagenet
-from convzoo.plugins.datasets import detect, open_dataset
 from evalsupport import CLASSES, meta_mat, shuffled_ids, val_name, wnid
+
+from convzoo.base import imagenet
+from convzoo.base.datasets import detect, open_dataset
 
 
 def touch(path):
@@ -38,8 +38,7 @@ def test_devkit_uses_ilsvrc_ids_not_sorted_wnid_order(tmp_path):
     truth = [CLASSES[(n * 5) % len(CLASSES)] for n in range(8)]  # deliberately not the shipped labels
     data = tmp_path / "ILSVRC2012_devkit_t12" / "data"
     meta_mat(data / "meta.mat", ids)
-    (data / "ILSVRC2012_validation_ground_truth.txt").write_text(
-        "".join(f"{wnid_to_id[wnid(c)]}\n" for c in truth))
+    (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{wnid_to_id[wnid(c)]}\n" for c in truth))
     for n in (1, 3, 8):
         touch(tmp_path / "ILSVRC2012_img_val" / val_name(n))
     assert any(wnid_to_id[wnid(c)] != c + 1 for c in truth)  # the IDs differ from sorted index + 1
@@ -59,11 +58,12 @@ def test_flat_files_without_ground_truth_use_shipped_labels(tmp_path):
 
 
 def test_kaggle_solution_csv_first_token_is_the_label(tmp_path):
-    (tmp_path / "LOC_synset_mapping.txt").write_text(
-        "".join(f"{c.wnid} {c.name}\n" for c in imagenet.classes()))
+    (tmp_path / "LOC_synset_mapping.txt").write_text("".join(f"{c.wnid} {c.name}\n" for c in imagenet.classes()))
     rows = [(val_name(7)[:-5], CLASSES[2]), (val_name(3)[:-5], CLASSES[5])]
-    (tmp_path / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + "".join(
-        f"{i},{wnid(c)} 10 20 30 40 {wnid(CLASSES[0])} 1 2 3 4\n" for i, c in rows))
+    (tmp_path / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\n"
+        + "".join(f"{i},{wnid(c)} 10 20 30 40 {wnid(CLASSES[0])} 1 2 3 4\n" for i, c in rows)
+    )
     for image_id, _ in rows:
         touch(tmp_path / "ILSVRC" / "Data" / "CLS-LOC" / "val" / f"{image_id}.JPEG")
     assert detect(tmp_path) == "kaggle"

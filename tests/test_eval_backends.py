@@ -10,18 +10,18 @@ from pathlib import Path
 
 import grpc
 import pytest
+from evalsupport import CLASSES, Item, accuracy, convzoo, draw, model, pair_items, wnid
 
+from convzoo.base.device import DeviceRequest
 from convzoo.plugins import registry
 from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server import evaluation_service
 from convzoo.server.app import InferenceServer, ServerSettings
-from convzoo.server.device import DeviceRequest
 from convzoo.server.manager import ModelManager
 from convzoo.server.model import LoadOptions
 from convzoo.server.statistics import Statistics
-from evalsupport import CLASSES, Item, accuracy, convzoo, draw, model, pair_items, wnid
 
 PLUGINS = "top1,top5,per_class,confusion,calibration"
 ITEMS = pair_items(lambda i, c: f"{wnid(c)}/{i}.JPEG") + [
@@ -47,8 +47,12 @@ def server(tmp_path_factory):
 
 def evaluate(server, name, *backend):
     out = server.root / f"{name}.json"
-    assert convzoo("eval", "--model", *backend, "--plugins", PLUGINS, "--batch-size", "5",
-                   "--output", out, "--no-progress") == 0
+    assert (
+        convzoo(
+            "eval", "--model", *backend, "--plugins", PLUGINS, "--batch-size", "5", "--output", out, "--no-progress"
+        )
+        == 0
+    )
     return json.loads(out.read_text())
 
 
@@ -81,12 +85,18 @@ def test_a_model_without_a_recipe_is_evaluated_with_torchvision_defaults_over_gr
 
 def test_remote_evaluation_only_knows_registered_names(server, capsys):
     for data in ("nope", str(server.data)):
-        assert convzoo("eval", "--server", server.address, "--remote", "--model", "synthetic",
-                       "--data", data, "--no-progress") == 1
+        assert (
+            convzoo(
+                "eval", "--server", server.address, "--remote", "--model", "synthetic", "--data", data, "--no-progress"
+            )
+            == 1
+        )
         err = capsys.readouterr().err
         assert "INVALID_ARGUMENT: unknown dataset" in err and "registered: tiny" in err
-    assert convzoo("eval", "--server", server.address, "--remote", "--model", "missing",
-                   "--data", "tiny", "--no-progress") == 1
+    assert (
+        convzoo("eval", "--server", server.address, "--remote", "--model", "missing", "--data", "tiny", "--no-progress")
+        == 1
+    )
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
@@ -99,7 +109,10 @@ def test_list_plugins_and_datasets(server, capsys):
     assert [(d.name, d.layout, d.size) for d in datasets] == [("tiny", "imagefolder", len(ITEMS))]
     assert convzoo("plugins", "--server", server.address) == 0
     printed = capsys.readouterr().out
-    assert f"dataset tiny: imagefolder, {len(ITEMS)} images, {len({i.label for i in ITEMS})} classes" in printed and "\ntopk " in printed
+    assert (
+        f"dataset tiny: imagefolder, {len(ITEMS)} images, {len({i.label for i in ITEMS})} classes" in printed
+        and "\ntopk " in printed
+    )
 
 
 def test_cancelling_the_call_stops_the_work(server, monkeypatch):
@@ -114,7 +127,8 @@ def test_cancelling_the_call_stops_the_work(server, monkeypatch):
     monkeypatch.setattr(evaluation_service.ServedBackend, "infer", slow)
     with grpc.insecure_channel(server.address) as channel:
         call = pb_grpc.EvaluationStub(channel).Evaluate(
-            pb.EvaluateRequest(model_name="synthetic", dataset="tiny", plugins="top1", batch_size=1))
+            pb.EvaluateRequest(model_name="synthetic", dataset="tiny", plugins="top1", batch_size=1)
+        )
         first = next(call)
         assert first.progress.total == len(ITEMS)
         call.cancel()
@@ -135,11 +149,12 @@ def test_dataset_flag_parsing():
 
 
 def test_serve_gets_the_dataset_flag_through_the_services_hook(tmp_path):
-    from convzoo.plugins.commands import build_parser
+    from convzoo.cli.commands import build_parser
     from convzoo.server import services
 
-    args = build_parser().parse_args(["serve", "--repository", str(tmp_path), "--dataset", "val=/data/val",
-                                      "--dataset", "v2=/data/v2"])
+    args = build_parser().parse_args(
+        ["serve", "--repository", str(tmp_path), "--dataset", "val=/data/val", "--dataset", "v2=/data/v2"]
+    )
     assert args.dataset == [("val", Path("/data/val")), ("v2", Path("/data/v2"))]
     args.dataset = [("missing", tmp_path / "nowhere")]
     with pytest.raises(FileNotFoundError, match="nowhere"):

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from evalsupport import CLASSES, Item, draw, model, wnid
 from server_repository import VENV_BIN
 
@@ -25,9 +24,27 @@ def previous(tmp_path) -> tuple[list[str], Path]:
     """An eval command and the report an earlier run of it wrote."""
     draw(tmp_path / "data", [Item(f"{wnid(CLASSES[i % 4])}/{i}.JPEG", CLASSES[i % 4], i % 4) for i in range(8)])
     report = tmp_path / "reports" / "report.json"
-    command = [str(VENV_BIN / "convzoo"), "eval", "--data", str(tmp_path / "data"), "--model", str(model(tmp_path / "m.onnx")),
-               "--device", "cpu", "--plugins", "top1", "--batch-size", "4", "--workers", "0", "--checkpoint-every", "0", "--no-progress",
-               "--output", str(report)]
+    command = [
+        str(VENV_BIN / "convzoo"),
+        "eval",
+        "--data",
+        str(tmp_path / "data"),
+        "--model",
+        str(model(tmp_path / "m.onnx")),
+        "--device",
+        "cpu",
+        "--plugins",
+        "top1",
+        "--batch-size",
+        "4",
+        "--workers",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--no-progress",
+        "--output",
+        str(report),
+    ]
     assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
     report.write_text('{"previous": true}\n')
     return command, report
@@ -40,7 +57,9 @@ def assert_one_line_and_intact(run: subprocess.CompletedProcess, report: Path, r
     assert sorted(p.name for p in report.parent.iterdir()) == ["report.json", "report.md"]  # no temporary left
 
 
-@pytest.mark.skipif(bool(AS_USER) and not shutil.which("setpriv"), reason="as root, needs setpriv to drop CAP_DAC_OVERRIDE")
+@pytest.mark.skipif(
+    bool(AS_USER) and not shutil.which("setpriv"), reason="as root, needs setpriv to drop CAP_DAC_OVERRIDE"
+)
 def test_read_only_folder(previous):
     command, report = previous
     report.parent.chmod(0o555)

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
-
-from convzoo.plugins import imagenet
-from convzoo.plugins.backends import DEFAULT_RECIPE
-from convzoo.plugins.preprocessing import TORCHVISION_DEFAULT
 from evalsupport import CLASSES, Item, accuracy, convzoo, draw, flat_items, model, ranked, wnid
+
+from convzoo.base import imagenet
+from convzoo.base.preprocessing import TORCHVISION_DEFAULT
+from convzoo.plugins.backends import DEFAULT_RECIPE
 
 MESSY = [
     Item(f"{wnid(CLASSES[0])}/cmyk.JPEG", CLASSES[0], 0, "cmyk"),
@@ -41,8 +41,9 @@ def evaluate(data, onnx_model, out, *extra):
 
 
 def test_cmyk_gray_png_decode_and_a_corrupt_file_is_reported(messy, onnx_model, tmp_path):
-    code, report = evaluate(messy, onnx_model, tmp_path / "r.json", "--plugins", "top1,top5,latency",
-                            "--batch-size", "4")
+    code, report = evaluate(
+        messy, onnx_model, tmp_path / "r.json", "--plugins", "top1,top5,latency", "--batch-size", "4"
+    )
     assert code == 0
     assert report["count"] == 5 and report["dataset"]["size"] == 6
     assert report["metrics"]["top1"] == accuracy(MESSY, 1) and report["metrics"]["top5"] == accuracy(MESSY, 5)
@@ -91,9 +92,19 @@ def test_workers_and_batch_size_do_not_change_results(tmp_path, onnx_model):
     results = []
     for workers, batch in (("0", "1"), ("3", "4"), ("2", "64")):
         out = tmp_path / f"r{workers}.json"
-        _, report = evaluate(data, onnx_model, out, "--workers", workers, "--batch-size", batch,
-                             "--plugins", "top1,top5,per_class,confusion,calibration,real",
-                             "--predictions", tmp_path / f"p{workers}.csv")
+        _, report = evaluate(
+            data,
+            onnx_model,
+            out,
+            "--workers",
+            workers,
+            "--batch-size",
+            batch,
+            "--plugins",
+            "top1,top5,per_class,confusion,calibration,real",
+            "--predictions",
+            tmp_path / f"p{workers}.csv",
+        )
         results.append((report["metrics"], (tmp_path / f"p{workers}.csv").read_text()))
     assert results[0] == results[1] == results[2]
     metrics = results[0][0]
@@ -149,7 +160,7 @@ def test_draft_only_changes_jpegs_twice_the_resize_size():
 
     from PIL import Image
 
-    from convzoo.plugins.preprocessing import decode_image
+    from convzoo.base.preprocessing import decode_image
 
     rng = np.random.default_rng(0)
     for size, changed in (((500, 375), False), ((1024, 768), True)):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from evalsupport import (convzoo, draw, flat_items, meta_mat, model, pair_items, accuracy,
-                         shuffled_ids, val_name, wnid)
+from evalsupport import accuracy, convzoo, draw, flat_items, meta_mat, model, pair_items, shuffled_ids, val_name, wnid
 
 
 def imagefolder(root):
@@ -23,7 +21,8 @@ def devkit(root):
     data = root / "ILSVRC2012_devkit_t12" / "data"
     meta_mat(data / "meta.mat", ids)
     (data / "ILSVRC2012_validation_ground_truth.txt").write_text(
-        "".join(f"{wnid_to_id[wnid(item.label)]}\n" for item in items) + "1\n" * 5)
+        "".join(f"{wnid_to_id[wnid(item.label)]}\n" for item in items) + "1\n" * 5
+    )
     draw(root, items)
     return items
 
@@ -36,8 +35,10 @@ def flat(root):
 
 def kaggle(root):
     items = pair_items(lambda i, c: f"ILSVRC/Data/CLS-LOC/val/{val_name(i + 1)}")
-    (root / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + "".join(
-        f"{val_name(i + 1)[:-5]},{wnid(item.label)} 1 2 3 4\n" for i, item in enumerate(items)))
+    (root / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\n"
+        + "".join(f"{val_name(i + 1)[:-5]},{wnid(item.label)} 1 2 3 4\n" for i, item in enumerate(items))
+    )
     draw(root, items)
     return items
 
@@ -57,14 +58,23 @@ def mlperf(root):
 
 def csvfile(root):
     items = pair_items(lambda i, c: f"pics/{i}.png")
-    (root / "labels.csv").write_text("file,label\n" + "".join(
-        f"{item.file},{wnid(item.label) if i % 2 else item.label}\n" for i, item in enumerate(items)))
+    (root / "labels.csv").write_text(
+        "file,label\n"
+        + "".join(f"{item.file},{wnid(item.label) if i % 2 else item.label}\n" for i, item in enumerate(items))
+    )
     draw(root, items)
     return items
 
 
-LAYOUTS = {"imagefolder": imagefolder, "devkit": devkit, "flat": flat, "kaggle": kaggle,
-           "imagenetv2": imagenetv2, "mlperf": mlperf, "csv": csvfile}
+LAYOUTS = {
+    "imagefolder": imagefolder,
+    "devkit": devkit,
+    "flat": flat,
+    "kaggle": kaggle,
+    "imagenetv2": imagenetv2,
+    "mlperf": mlperf,
+    "csv": csvfile,
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +89,27 @@ def test_exact_top1_top5_per_layout(layout, tmp_path, onnx_model, capsys):
     items = LAYOUTS[layout](data)
     assert 0 < accuracy(items, 1) < accuracy(items, 5) < 100
     out = tmp_path / "report.json"
-    assert convzoo("eval", "--data", data, "--model", onnx_model, "--plugins", "top1,top5",
-                   "--batch-size", 3, "--workers", 2, "--output", out, "--no-progress") == 0
+    assert (
+        convzoo(
+            "eval",
+            "--data",
+            data,
+            "--model",
+            onnx_model,
+            "--plugins",
+            "top1,top5",
+            "--batch-size",
+            3,
+            "--workers",
+            2,
+            "--output",
+            out,
+            "--no-progress",
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["dataset"]["layout"] == layout
     assert report["count"] == len(items)
     assert report["metrics"] == {"top1": accuracy(items, 1), "top5": accuracy(items, 5)}
     assert f"on {layout} ({len(items)} images)" in capsys.readouterr().out
-

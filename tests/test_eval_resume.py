@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from evalsupport import CLASSES, Item, convzoo, draw, model, wnid
 
 PLUGINS = "top1,top3,top5,per_class,confusion,calibration"
@@ -37,9 +36,27 @@ def setup(tmp_path):
 
 
 def args(tmp_path, onnx_model, name, *extra):
-    return ["eval", "--data", tmp_path / "data", "--model", onnx_model, "--plugins", PLUGINS,
-            "--batch-size", "2", "--checkpoint-every", "1", "--workers", "2", "--no-progress",
-            "--output", tmp_path / f"{name}.json", "--predictions", tmp_path / f"{name}.csv", *extra]
+    return [
+        "eval",
+        "--data",
+        tmp_path / "data",
+        "--model",
+        onnx_model,
+        "--plugins",
+        PLUGINS,
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--workers",
+        "2",
+        "--no-progress",
+        "--output",
+        tmp_path / f"{name}.json",
+        "--predictions",
+        tmp_path / f"{name}.csv",
+        *extra,
+    ]
 
 
 def test_kill_and_resume_gives_identical_metrics(setup):
@@ -49,10 +66,14 @@ def test_kill_and_resume_gives_identical_metrics(setup):
 
     checkpoint = tmp_path / "killed.json.checkpoint.json"
     kill_at = random.randrange(2, 50, 2)  # images done (batches of 2) when the kill comes
-    process = subprocess.Popen([sys.executable, "-c", SLOW_RUN, *map(str, args(tmp_path, onnx_model, "killed"))],
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RUN, *map(str, args(tmp_path, onnx_model, "killed"))],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (checkpoint.exists() and json.loads(checkpoint.read_text())["position"] >= kill_at):
+    while time.monotonic() < deadline and not (
+        checkpoint.exists() and json.loads(checkpoint.read_text())["position"] >= kill_at
+    ):
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL

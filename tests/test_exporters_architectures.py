@@ -10,12 +10,19 @@ from convzoo.exporters.summary import summarize
 # DESIGN.md §4: torchvision's published parameters (exact) and GMACs at 224 (within 1%).
 PUBLISHED = {
     "alexnet": (61_100_840, 0.714),
-    "vgg11": (132_863_336, 7.609), "vgg11_bn": (132_868_840, 7.609),
-    "vgg13": (133_047_848, 11.308), "vgg13_bn": (133_053_736, 11.308),
-    "vgg16": (138_357_544, 15.47), "vgg16_bn": (138_365_992, 15.47),
-    "vgg19": (143_667_240, 19.632), "vgg19_bn": (143_678_248, 19.632),
-    "resnet18": (11_689_512, 1.814), "resnet34": (21_797_672, 3.664), "resnet50": (25_557_032, 4.089),
-    "resnet101": (44_549_160, 7.801), "resnet152": (60_192_808, 11.514),
+    "vgg11": (132_863_336, 7.609),
+    "vgg11_bn": (132_868_840, 7.609),
+    "vgg13": (133_047_848, 11.308),
+    "vgg13_bn": (133_053_736, 11.308),
+    "vgg16": (138_357_544, 15.47),
+    "vgg16_bn": (138_365_992, 15.47),
+    "vgg19": (143_667_240, 19.632),
+    "vgg19_bn": (143_678_248, 19.632),
+    "resnet18": (11_689_512, 1.814),
+    "resnet34": (21_797_672, 3.664),
+    "resnet50": (25_557_032, 4.089),
+    "resnet101": (44_549_160, 7.801),
+    "resnet152": (60_192_808, 11.514),
 }
 
 
@@ -66,8 +73,16 @@ def test_vgg_keys_are_torchvision_keys():
 def test_resnet_keys_and_v15_stride():
     model = build_meta("resnet50")
     keys = set(model.state_dict())
-    assert {"conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias",
-            "layer4.2.conv3.weight", "layer4.2.bn3.num_batches_tracked", "fc.weight", "fc.bias"} <= keys
+    assert {
+        "conv1.weight",
+        "bn1.running_mean",
+        "layer1.0.downsample.0.weight",
+        "layer1.0.downsample.1.bias",
+        "layer4.2.conv3.weight",
+        "layer4.2.bn3.num_batches_tracked",
+        "fc.weight",
+        "fc.bias",
+    } <= keys
     assert not any("act" in k for k in keys)  # parameter-free variants add no keys
     block = model.layer2[0]
     assert (block.conv1.stride, block.conv2.stride) == ((1, 1), (2, 2))
@@ -84,8 +99,16 @@ def test_prelu_adds_one_slope_per_channel_at_every_site():
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_every_variant_replaces_every_activation(name):
     model = build_meta("vgg11", name)
-    expected = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "prelu": "PReLU", "elu": "ELU", "tanh": "Tanh",
-                "sigmoid": "Sigmoid", "linear": "Identity", "step": "BinaryStep"}[name]
+    expected = {
+        "relu": "ReLU",
+        "leaky_relu": "LeakyReLU",
+        "prelu": "PReLU",
+        "elu": "ELU",
+        "tanh": "Tanh",
+        "sigmoid": "Sigmoid",
+        "linear": "Identity",
+        "step": "BinaryStep",
+    }[name]
     kinds = [type(m).__name__ for m in model.modules()]
     assert kinds.count(expected) == 8 + 2  # 8 convolutions + 2 hidden linear layers
     assert ({"ReLU", "LeakyReLU", "PReLU", "ELU", "Tanh", "Sigmoid", "BinaryStep"} - {expected}) & set(kinds) == set()

@@ -6,9 +6,9 @@ import onnx
 import onnxruntime
 import torch
 
+from convzoo.base.card import read_card
+from convzoo.demo.export import main
 from convzoo.exporters.activations import get_activation
-from convzoo.exporters.card import read_card
-from convzoo.exporters.demo import main
 from convzoo.exporters.onnx_export import export_onnx
 from convzoo.exporters.parity import parity_inputs
 from convzoo.exporters.pipeline import export_model

@@ -10,12 +10,12 @@ import onnxruntime
 import pytest
 import torch
 
+from convzoo.base.card import read_card, read_metadata
+from convzoo.base.imagenet import class_names
+from convzoo.base.preprocessing import Preprocessing
 from convzoo.exporters.activations import ACTIVATIONS, get_activation
-from convzoo.exporters.card import read_card, read_metadata
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.registry import get_architecture
-from convzoo.plugins.imagenet import class_names
-from convzoo.plugins.preprocessing import Preprocessing
 
 
 def snapshot(root):
@@ -60,9 +60,18 @@ def test_export_writes_tritons_layout_and_card(tmp_path, cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alexnet"]  # no staging left behind
     assert sorted(p.name for p in model_dir.iterdir()) == ["1", "config.pbtxt", "labels.txt"]
     config = (model_dir / "config.pbtxt").read_text()
-    for line in ['name: "alexnet"', 'platform: "onnxruntime_onnx"', "max_batch_size: 64", 'name: "input"',
-                 "data_type: TYPE_FP32", "format: FORMAT_NCHW", "dims: [ 3, 224, 224 ]", 'name: "logits"',
-                 "dims: [ 1000 ]", 'label_filename: "labels.txt"']:
+    for line in [
+        'name: "alexnet"',
+        'platform: "onnxruntime_onnx"',
+        "max_batch_size: 64",
+        'name: "input"',
+        "data_type: TYPE_FP32",
+        "format: FORMAT_NCHW",
+        "dims: [ 3, 224, 224 ]",
+        'name: "logits"',
+        "dims: [ 1000 ]",
+        'label_filename: "labels.txt"',
+    ]:
         assert line in config
     assert (model_dir / "labels.txt").read_text().splitlines() == class_names()
 
@@ -130,8 +139,9 @@ def test_a_failed_parity_check_writes_nothing(tmp_path, monkeypatch):
 def test_bad_input_is_one_line_and_leaves_the_repository_alone(tmp_path, argv, message, cli):
     (tmp_path / "keep").mkdir()
     before = snapshot(tmp_path)
-    code, out, err = cli("export", *argv, "--repository", tmp_path,
-                             *([] if "--input-size" in argv else ["--input-size", "32"]))
+    code, out, err = cli(
+        "export", *argv, "--repository", tmp_path, *([] if "--input-size" in argv else ["--input-size", "32"])
+    )
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert snapshot(tmp_path) == before
 
@@ -139,8 +149,7 @@ def test_bad_input_is_one_line_and_leaves_the_repository_alone(tmp_path, argv, m
 def test_unwritable_repository_is_one_line(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    code, _, err = cli("export", "resnet18", "--input-size", "32",
-                           "--repository", blocker / "repo")
+    code, _, err = cli("export", "resnet18", "--input-size", "32", "--repository", blocker / "repo")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "Not a directory" in err
     code, _, err = cli("export", "resnet18", "--input-size", "32", "--repository", blocker)
     assert code == 1 and "is not a directory" in err
@@ -149,12 +158,17 @@ def test_unwritable_repository_is_one_line(tmp_path, cli):
 
 def test_card_reader_does_not_import_torch(tmp_path):
     result = export_model("alexnet", tmp_path, num_classes=10, input_size=64)
-    code = ("import sys, json; from convzoo.exporters.card import read_card; "
-            f"c = read_card({str(result.path)!r}); print(json.dumps([c['arch'], 'torch' in sys.modules]))")
+    code = (
+        "import sys, json; from convzoo.base.card import read_card; "
+        f"c = read_card({str(result.path)!r}); print(json.dumps([c['arch'], 'torch' in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert json.loads(out) == ["alexnet", False]
     import_pkg = "import sys, convzoo.exporters, convzoo.exporters.cli; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", import_pkg], check=True, capture_output=True, text=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", import_pkg], check=True, capture_output=True, text=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_an_interrupted_export_leaves_the_repository_as_it_was(tmp_path, monkeypatch):

@@ -8,8 +8,13 @@ def test_json_lists_every_layer_with_shapes_params_and_macs(cli):
     data = json.loads(out)
     assert code == 0 and data["params"] == 25_557_032 and data["macs"] == 4_089_184_256
     layers = {layer["name"]: layer for layer in data["layers"]}
-    assert layers["conv1"] == {"name": "conv1", "kind": "Conv2d 7x7/2", "output_shape": [64, 112, 112],
-                               "params": 9408, "macs": 118_013_952}
+    assert layers["conv1"] == {
+        "name": "conv1",
+        "kind": "Conv2d 7x7/2",
+        "output_shape": [64, 112, 112],
+        "params": 9408,
+        "macs": 118_013_952,
+    }
     assert layers["layer2.0.conv2"]["output_shape"] == [128, 28, 28]  # v1.5: the 3x3 conv strides
     assert layers["layer4.2.add"]["output_shape"] == [2048, 7, 7]
     assert layers["fc"]["params"] == 2048 * 1000 + 1000
@@ -29,6 +34,8 @@ def test_table_ends_with_the_totals(cli):
 def test_unknown_arch_is_one_line(cli):
     code, out, err = cli("summary", "vgg17")
     assert code == 1 and out == ""
-    assert err.strip() == ("convzoo summary: error: unknown architecture 'vgg17'; choose one of alexnet, resnet101, "
-                           "resnet152, resnet18, resnet34, resnet50, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, "
-                           "vgg16_bn, vgg19, vgg19_bn")
+    assert err.strip() == (
+        "convzoo summary: error: unknown architecture 'vgg17'; choose one of alexnet, resnet101, "
+        "resnet152, resnet18, resnet34, resnet50, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, "
+        "vgg16_bn, vgg19, vgg19_bn"
+    )

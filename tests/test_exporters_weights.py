@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from convzoo.base.card import read_card
 from convzoo.exporters import registry
 from convzoo.exporters.activations import get_activation
-from convzoo.exporters.card import read_card
 from convzoo.exporters.layers import LayerTable
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.registry import PretrainedWeights, get_architecture, register_model
@@ -56,8 +56,20 @@ def test_relu_weights_into_a_prelu_model_name_the_missing_keys(tmp_path, cli):
         prelu_keys = set(get_architecture("resnet18").build(10, get_activation("prelu")).state_dict())
     missing = sorted(prelu_keys - set(torch.load(path, weights_only=True)))
     assert len(missing) == 17  # one slope tensor per activation site
-    code, _, err = cli("export", "resnet18", "--activation", "prelu", "--weights", path,
-                           "--num-classes", 10, "--input-size", 32, "--repository", tmp_path / "repo")
+    code, _, err = cli(
+        "export",
+        "resnet18",
+        "--activation",
+        "prelu",
+        "--weights",
+        path,
+        "--num-classes",
+        10,
+        "--input-size",
+        32,
+        "--repository",
+        tmp_path / "repo",
+    )
     assert code == 1 and len(err.strip().splitlines()) == 1
     listed = err.split("missing keys: ")[1].strip().split(", ")
     assert sorted(listed) == missing and "unexpected" not in err
@@ -72,8 +84,7 @@ def test_prelu_weights_into_a_relu_model_name_the_unexpected_keys(tmp_path):
 
 def test_wrong_shapes_are_named(tmp_path, cli):
     _, path = small_resnet18(tmp_path, seed=1)
-    code, _, err = cli("export", "resnet18", "--weights", path, "--input-size", 32,
-                           "--repository", tmp_path / "repo")
+    code, _, err = cli("export", "resnet18", "--weights", path, "--input-size", 32, "--repository", tmp_path / "repo")
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "fc.weight: checkpoint [10, 512] vs model [1000, 512]; fc.bias: checkpoint [10] vs model [1000]" in err
 
@@ -81,8 +92,9 @@ def test_wrong_shapes_are_named(tmp_path, cli):
 @pytest.mark.parametrize("content", [b"", b"not a pickle at all", b"PK\x03\x04 truncated zip"])
 def test_a_corrupt_checkpoint_is_one_line(tmp_path, content, cli):
     (tmp_path / "bad.pth").write_bytes(content)
-    code, _, err = cli("export", "resnet18", "--weights", tmp_path / "bad.pth",
-                           "--input-size", 32, "--repository", tmp_path / "repo")
+    code, _, err = cli(
+        "export", "resnet18", "--weights", tmp_path / "bad.pth", "--input-size", 32, "--repository", tmp_path / "repo"
+    )
     assert code == 1 and "cannot read checkpoint" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "repo").exists()
 
@@ -112,8 +124,13 @@ def test_official_names_resolve_to_torchvision_urls(monkeypatch):
 
 class TinyNet(nn.Sequential):
     def __init__(self, num_classes, activation):
-        super().__init__(nn.Conv2d(3, 8, 3, padding=1), activation.module(8), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, num_classes))
+        super().__init__(
+            nn.Conv2d(3, 8, 3, padding=1),
+            activation.module(8),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, num_classes),
+        )
 
 
 def describe_tiny(num_classes, activation, input_size):
@@ -187,8 +204,9 @@ def test_an_official_checkpoint_downloads_verifies_and_is_reused(tmp_path, tiny_
 def test_a_corrupt_download_is_rejected_and_not_cached(tmp_path, tiny_official, cli):
     _, root, file_name, cache, requests, data = tiny_official
     (root / file_name).write_bytes(data[:-10] + b"0123456789")
-    code, _, err = cli("export", "tinynet", "--weights", "IMAGENET1K_V1",
-                           "--input-size", 16, "--repository", tmp_path / "repo")
+    code, _, err = cli(
+        "export", "tinynet", "--weights", "IMAGENET1K_V1", "--input-size", 16, "--repository", tmp_path / "repo"
+    )
     progress, _, error = err.rstrip("\n").rpartition("\n")
     assert code == 1 and error.startswith("convzoo export: error: download of http://127.0.0.1:")
     assert "is corrupt" in error and file_name in error and "100%" in progress
@@ -203,8 +221,9 @@ def test_a_corrupt_download_is_rejected_and_not_cached(tmp_path, tiny_official, 
 
 def test_offline_is_one_clear_line(tmp_path, tiny_official, monkeypatch, cli):
     monkeypatch.setenv(BASE_URL_ENV, "http://127.0.0.1:9")  # discard port: nothing listens
-    code, _, err = cli("export", "tinynet", "--weights", "DEFAULT", "--input-size", 16,
-                           "--repository", tmp_path / "repo")
+    code, _, err = cli(
+        "export", "tinynet", "--weights", "DEFAULT", "--input-size", 16, "--repository", tmp_path / "repo"
+    )
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "cannot download http://127.0.0.1:9/tinynet-" in err and "offline?" in err
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from server_repository import VENV_BIN
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("server", "plugins", "exporters", "proto", "benchmarks")
-UNSAFE = re.compile(r"\b(import pickle|from pickle|cPickle|cloudpickle|dill|joblib|shelve|marshal\.loads?|allow_pickle\s*=\s*True"
-                    r"|multiprocessing|ProcessPoolExecutor|pd\.read_pickle)\b")
+PACKAGES = ("base", "client", "cli", "demo", "server", "plugins", "exporters", "proto", "benchmarks")
+UNSAFE = re.compile(
+    r"\b(import pickle|from pickle|cPickle|cloudpickle|dill|joblib|shelve|marshal\.loads?|allow_pickle\s*=\s*True"
+    r"|multiprocessing|ProcessPoolExecutor|pd\.read_pickle)\b"
+)
 
 
 class Payload:
@@ -48,12 +49,26 @@ def test_a_malicious_checkpoint_is_refused_without_running(tmp_path, kind):
     else:
         checkpoint.write_bytes(pickle.dumps(payload, protocol=2))
     run = subprocess.run(
-        [str(VENV_BIN / "convzoo"), "export", "resnet18", "--weights", str(checkpoint), "--input-size", "32",
-         "--repository", str(tmp_path / "repo")],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(VENV_BIN / "convzoo"),
+            "export",
+            "resnet18",
+            "--weights",
+            str(checkpoint),
+            "--input-size",
+            "32",
+            "--repository",
+            str(tmp_path / "repo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 1
-    assert run.stderr.startswith(f"convzoo export: error: cannot read checkpoint {checkpoint}: ") and run.stderr.count("\n") == 1
+    assert (
+        run.stderr.startswith(f"convzoo export: error: cannot read checkpoint {checkpoint}: ")
+        and run.stderr.count("\n") == 1
+    )
     assert not marker.exists() and not (tmp_path / "repo").exists()
     if kind == "torch.save":
         torch.load(checkpoint, weights_only=False)

@@ -1,7 +1,8 @@
 """The package-dir mapping ships every sub-package: ``pip install .`` must not lose a folder."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from evalsupport import convzoo
 from sklearn.metrics import top_k_accuracy_score
 
-from convzoo.plugins import imagenet, registry
+from convzoo.base import imagenet
+from convzoo.plugins import registry
 from convzoo.plugins.api import Batch, class_ranks
-from evalsupport import convzoo
 
 ALL_PLUGINS = ["topk", "per_class", "confusion", "calibration", "real", "latency"]
 
@@ -23,8 +24,15 @@ def random_batches(seed=0, rows=300, classes=1000, size=64):
     labels[: rows // 3] = logits[: rows // 3].argmax(1)  # some right answers
     numbers = rng.choice(np.arange(1, imagenet.NUM_VAL_IMAGES + 1), rows, replace=False)
     ids = [f"val/ILSVRC2012_val_{n:08d}.JPEG" for n in numbers]
-    return [Batch(logits[i:i + size], labels[i:i + size], tuple(ids[i:i + size]), 0.001 * (1 + i // size))
-            for i in range(0, rows, size)], logits, labels, numbers
+    return (
+        [
+            Batch(logits[i : i + size], labels[i : i + size], tuple(ids[i : i + size]), 0.001 * (1 + i // size))
+            for i in range(0, rows, size)
+        ],
+        logits,
+        labels,
+        numbers,
+    )
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, 10])
@@ -133,7 +141,7 @@ def test_state_round_trips_through_json_and_shards_merge():
     for i, batch in enumerate(batches):
         for plugin in whole:
             plugin.update(batch)
-        for plugin in (left if i < 2 else right):
+        for plugin in left if i < 2 else right:
             plugin.update(batch)
     restored = registry.restore(json.loads(json.dumps(registry.snapshot(left))))
     for merged, other, reference in zip(restored, right, whole):

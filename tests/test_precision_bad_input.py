@@ -4,10 +4,10 @@ that fails its gate is not written either."""
 from __future__ import annotations
 
 import pytest
+from evalsupport import convzoo
 from PIL import Image
 
 from convzoo.exporters import precision
-from evalsupport import convzoo
 
 EXPORT = ("export", "resnet18", "--num-classes", "10", "--input-size", "32")
 
@@ -36,22 +36,42 @@ def empty_folder(tmp_path):
 
 
 CASES = {
-    "int8 without calibration": (lambda tmp, imgs: ["--precision", "int8"],
-                                 "--precision int8 needs calibration images: --calibration PATH"),
-    "empty calibration set": (lambda tmp, imgs: ["--precision", "int8", "--calibration", empty_map(tmp)],
-                              "(mlperf) has no images"),
-    "empty calibration folder": (lambda tmp, imgs: ["--precision", "int8", "--calibration", empty_folder(tmp)],
-                                 "no known dataset layout found"),
-    "missing calibration folder": (lambda tmp, imgs: ["--precision", "int8", "--calibration", tmp / "nowhere"],
-                                   "no such dataset folder"),
-    "unknown method": (lambda tmp, imgs: ["--precision", "int8", "--calibration", imgs, "--calibration-method", "kl"],
-                       "unknown calibration method 'kl'; expected one of minmax, entropy, percentile"),
-    "unknown precision": (lambda tmp, imgs: ["--precision", "int4"], "unknown precision 'int4'; expected one of fp32, fp16, int8"),
-    "method without int8": (lambda tmp, imgs: ["--precision", "fp16", "--calibration-method", "entropy"],
-                            "--calibration-method applies to --precision int8"),
-    "calibration with fp32": (lambda tmp, imgs: ["--calibration", imgs], "--calibration applies to --precision fp16 or int8"),
-    "nothing left to hold out": (lambda tmp, imgs: ["--precision", "int8", "--calibration", imgs, "--calibration-count", "4"],
-                                 "has 4 images; it needs more than --calibration-count 4"),
+    "int8 without calibration": (
+        lambda tmp, imgs: ["--precision", "int8"],
+        "--precision int8 needs calibration images: --calibration PATH",
+    ),
+    "empty calibration set": (
+        lambda tmp, imgs: ["--precision", "int8", "--calibration", empty_map(tmp)],
+        "(mlperf) has no images",
+    ),
+    "empty calibration folder": (
+        lambda tmp, imgs: ["--precision", "int8", "--calibration", empty_folder(tmp)],
+        "no known dataset layout found",
+    ),
+    "missing calibration folder": (
+        lambda tmp, imgs: ["--precision", "int8", "--calibration", tmp / "nowhere"],
+        "no such dataset folder",
+    ),
+    "unknown method": (
+        lambda tmp, imgs: ["--precision", "int8", "--calibration", imgs, "--calibration-method", "kl"],
+        "unknown calibration method 'kl'; expected one of minmax, entropy, percentile",
+    ),
+    "unknown precision": (
+        lambda tmp, imgs: ["--precision", "int4"],
+        "unknown precision 'int4'; expected one of fp32, fp16, int8",
+    ),
+    "method without int8": (
+        lambda tmp, imgs: ["--precision", "fp16", "--calibration-method", "entropy"],
+        "--calibration-method applies to --precision int8",
+    ),
+    "calibration with fp32": (
+        lambda tmp, imgs: ["--calibration", imgs],
+        "--calibration applies to --precision fp16 or int8",
+    ),
+    "nothing left to hold out": (
+        lambda tmp, imgs: ["--precision", "int8", "--calibration", imgs, "--calibration-count", "4"],
+        "has 4 images; it needs more than --calibration-count 4",
+    ),
 }
 
 
@@ -69,8 +89,20 @@ def test_fp16_below_its_gate_is_not_written(tmp_path, images, capsys, monkeypatc
     monkeypatch.setattr(precision, "MIN_FP16_TOP1", 1.01)  # no model can pass: the gate must hold
     repository = tmp_path / "repository"
     (repository / "resnet18").mkdir(parents=True)  # an existing repository stays as it was
-    assert convzoo(*EXPORT, "--repository", repository, "--precision", "fp16", "--calibration", images,
-                   "--calibration-count", "2") == 1
+    assert (
+        convzoo(
+            *EXPORT,
+            "--repository",
+            repository,
+            "--precision",
+            "fp16",
+            "--calibration",
+            images,
+            "--calibration-count",
+            "2",
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "fp16 vs fp32 on 2 held-out images: top-1 agreement" in err
     assert "(needs >= 101%: FAILED)" in err and err.rstrip().endswith("; not written")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import synthetic
+from evalsupport import CLASSES
 from PIL import Image
 
 from convzoo.exporters.int8 import METHODS, quantize
 from convzoo.exporters.parity import onnxruntime_logits
-from convzoo.plugins import synthetic
-from evalsupport import CLASSES
 
 
 def solid(position: int) -> Image.Image:
@@ -25,8 +25,13 @@ def test_each_method_quantizes_quietly_and_keeps_the_ranking(method, tmp_path, c
     batches = [images[:6], images[6:]]
     model, conversion = quantize(fp32, batches, method)
     assert capsys.readouterr().out == ""  # ONNX Runtime's histogram calibrators print progress
-    assert conversion == {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
-                          "method": method.lower(), "logits": "fp32"}
+    assert conversion == {
+        "format": "QDQ",
+        "weights": "int8 per-channel",
+        "activations": "uint8",
+        "method": method.lower(),
+        "logits": "fp32",
+    }
     ops = [n.op_type for n in onnx.load_model_from_string(model).graph.node]
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     for reference, quantized in zip(onnxruntime_logits(fp32, batches), onnxruntime_logits(model, batches)):

@@ -23,17 +23,17 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from evalsupport import convzoo
 from PIL import Image
+from server_repository import start_server
 
+from convzoo.base.datasets import open_dataset
+from convzoo.base.loader import load_batches
+from convzoo.base.preprocessing import Preprocessing
+from convzoo.client.inference import InferenceClient
 from convzoo.exporters.activations import get_activation
 from convzoo.exporters.calibration import SELECTION_SEED
 from convzoo.exporters.registry import get_architecture
-from convzoo.plugins.datasets import open_dataset
-from convzoo.plugins.loader import load_batches
-from convzoo.plugins.preprocessing import Preprocessing
-from convzoo.server.client import InferenceClient
-from evalsupport import convzoo
-from server_repository import start_server
 
 ARGS = ("resnet18", "--num-classes", "10", "--input-size", "64", "--max-batch-size", "8")
 RECIPE = Preprocessing(resize_size=73, crop_size=64)  # 256/224 of 64, as the export's card says
@@ -75,7 +75,7 @@ def centred_weights(path, images: np.ndarray) -> None:
     with torch.inference_mode():
         model(torch.from_numpy(images))
     mean, std = features[0].mean(0), features[0].std(0) + 1e-6
-    weight = torch.randn(10, 512, generator=torch.Generator().manual_seed(1)) / std / 512 ** 0.5
+    weight = torch.randn(10, 512, generator=torch.Generator().manual_seed(1)) / std / 512**0.5
     state = model.state_dict() | {"fc.weight": weight, "fc.bias": -weight @ mean}
     torch.save(state, path)
 
@@ -88,9 +88,20 @@ def exported(tmp_path_factory):
     draw_set(calibration, CALIBRATION + HOLDOUT + 4, seed=1)  # 4 images neither calibrate nor judge
     centred_weights(root / "weights.pth", images_of(open_dataset(calibration).samples))
     for precision in NAMES:
-        extra = () if precision == "fp32" else (
-            "--precision", precision, "--calibration", calibration, "--calibration-count", CALIBRATION,
-            "--holdout-count", HOLDOUT)
+        extra = (
+            ()
+            if precision == "fp32"
+            else (
+                "--precision",
+                precision,
+                "--calibration",
+                calibration,
+                "--calibration-count",
+                CALIBRATION,
+                "--holdout-count",
+                HOLDOUT,
+            )
+        )
         assert convzoo("export", *ARGS, "--weights", root / "weights.pth", "--repository", repository, *extra) == 0
     return repository, calibration
 
@@ -105,7 +116,8 @@ def test_names_cards_and_sizes(exported):
         elem = {t.name: t.type.tensor_type.elem_type for t in [*model.graph.input, *model.graph.output]}
         assert elem == {"input": onnx.TensorProto.FLOAT, "logits": onnx.TensorProto.FLOAT}  # clients do not change
         assert (repository / NAMES[precision] / "config.pbtxt").read_text() == (
-            (repository / "resnet18" / "config.pbtxt").read_text().replace('"resnet18"', f'"{NAMES[precision]}"'))
+            (repository / "resnet18" / "config.pbtxt").read_text().replace('"resnet18"', f'"{NAMES[precision]}"')
+        )
     size = {p: model_path(repository, p).stat().st_size for p in NAMES}
     assert size["fp16"] < 0.6 * size["fp32"] and size["int8"] < 0.35 * size["fp32"]
     assert "calibration" not in cards["fp32"] and "precision_report" not in cards["fp32"]
@@ -114,8 +126,14 @@ def test_names_cards_and_sizes(exported):
     order = np.random.default_rng(SELECTION_SEED).permutation(len(samples))
     listing = "".join(f"{name}\n" for name in sorted(samples[i].sample_id for i in order[:CALIBRATION]))
     int8 = cards["int8"]
-    assert int8["calibration"] == {"layout": "mlperf", "count": CALIBRATION, "holdout": HOLDOUT, "method": "minmax",
-                                   "sha256": hashlib.sha256(listing.encode()).hexdigest(), "selection": int8["calibration"]["selection"]}
+    assert int8["calibration"] == {
+        "layout": "mlperf",
+        "count": CALIBRATION,
+        "holdout": HOLDOUT,
+        "method": "minmax",
+        "sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        "selection": int8["calibration"]["selection"],
+    }
     assert int8["conversion"]["format"] == "QDQ" and int8["conversion"]["weights"] == "int8 per-channel"
     assert cards["fp16"]["calibration"]["used"] is False
     for precision in ("fp16", "int8"):
@@ -124,7 +142,7 @@ def test_names_cards_and_sizes(exported):
         assert report["min_top1"] == (0.99 if precision == "fp16" else None)
 
     # the recorded agreement is the agreement on exactly the held-out images
-    held_out = [samples[i] for i in order[CALIBRATION:CALIBRATION + HOLDOUT]]
+    held_out = [samples[i] for i in order[CALIBRATION : CALIBRATION + HOLDOUT]]
     images = images_of(held_out)
     reference = logits(model_path(repository, "fp32"), images).argmax(1)
     for precision in ("fp16", "int8"):
@@ -147,13 +165,17 @@ def test_served_together_evaluated_and_compared(exported, tmp_path, capsys):
     draw_set(evaluation, 24, seed=2, labels=[0] * 24)
     images = images_of(open_dataset(evaluation).samples)
     reference = logits(model_path(repository, "fp32"), images)
-    (evaluation / "val_map.txt").write_text("".join(f"img_{i:03d}.jpg {c}\n" for i, c in enumerate(reference.argmax(1))))
+    (evaluation / "val_map.txt").write_text(
+        "".join(f"img_{i:03d}.jpg {c}\n" for i, c in enumerate(reference.argmax(1)))
+    )
     top5 = np.argsort(-reference, 1)[:, :5]
     expected = {}
     for precision in NAMES:
         mine = logits(model_path(repository, precision), images)
-        expected[precision] = (100 * np.mean(mine.argmax(1) == reference.argmax(1)),
-                               100 * np.mean([a in set(row) for a, row in zip(reference.argmax(1), np.argsort(-mine, 1)[:, :5])]))
+        expected[precision] = (
+            100 * np.mean(mine.argmax(1) == reference.argmax(1)),
+            100 * np.mean([a in set(row) for a, row in zip(reference.argmax(1), np.argsort(-mine, 1)[:, :5])]),
+        )
     assert expected["fp32"] == (100.0, 100.0) and len(set(reference.argmax(1))) > 1 and top5.shape == (24, 5)
 
     server = start_server(repository)
@@ -167,11 +189,28 @@ def test_served_together_evaluated_and_compared(exported, tmp_path, capsys):
         reports = []
         for precision, name in NAMES.items():
             reports.append(tmp_path / f"{name}.json")
-            assert convzoo("eval", "--data", evaluation, "--server", server.url, "--model", name, "--batch-size", "8",
-                           "--output", reports[-1], "--no-progress") == 0
+            assert (
+                convzoo(
+                    "eval",
+                    "--data",
+                    evaluation,
+                    "--server",
+                    server.url,
+                    "--model",
+                    name,
+                    "--batch-size",
+                    "8",
+                    "--output",
+                    reports[-1],
+                    "--no-progress",
+                )
+                == 0
+            )
             metrics = json.loads(reports[-1].read_text())["metrics"]
             assert (metrics["top1"], metrics["top5"]) == pytest.approx(expected[precision])
-        metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+        metrics_text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+        )
     finally:
         assert server.stop() == 0
     for precision, name in NAMES.items():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convzoo.plugins.preprocessing import (
+from convzoo.base.preprocessing import (
     TORCHVISION_DEFAULT,
     Preprocessing,
     center_crop_box,

@@ -7,8 +7,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from convzoo.proto import generate, grpc_service_pb2, grpc_service_pb2_grpc
 
@@ -29,7 +30,9 @@ def test_generated_code_is_current(tmp_path):
     committed = sorted(p.name for p in generate.PROTO_DIR.glob("*_pb2*.py*"))
     assert sorted(p.name for p in written) == committed
     for path in written:
-        assert path.read_text() == (generate.PROTO_DIR / path.name).read_text(), f"{path.name} is stale: run python -m convzoo.proto.generate"
+        assert path.read_text() == (generate.PROTO_DIR / path.name).read_text(), (
+            f"{path.name} is stale: run python -m convzoo.proto.generate"
+        )
 
 
 def test_generated_code_runtime_needs_fit_pyproject():
@@ -77,6 +80,8 @@ def test_wire_format_matches_triton():
     for full_name, fields in ours.items():
         assert full_name in triton, f"{full_name} does not exist in Triton's protocol"
         for field, signature in fields.items():
-            assert triton[full_name].get(field) == signature, f"{full_name}.{field}: ours {signature}, Triton {triton[full_name].get(field)}"
+            assert triton[full_name].get(field) == signature, (
+                f"{full_name}.{field}: ours {signature}, Triton {triton[full_name].get(field)}"
+            )
             checked += 1
     assert checked > 150

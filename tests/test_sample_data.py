@@ -2,9 +2,9 @@
 
 from PIL import Image
 
-from convzoo.plugins import imagenet
-from convzoo.plugins.datasets import open_dataset
-from convzoo.plugins.sample_data import write_sample_dataset
+from convzoo.base import imagenet
+from convzoo.base.datasets import open_dataset
+from convzoo.demo.sample_data import write_sample_dataset
 
 
 def test_sample_dataset_is_flat_validation_files_with_true_labels(tmp_path):

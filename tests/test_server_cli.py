@@ -15,10 +15,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
-
-from convzoo.proto import model_config_pb2 as mc
-from convzoo.server.client import InferenceClient, InferenceServerError
 from server_repository import IMAGE, VENV_BIN, classifier_config, classifier_logits, start_server, write_classifier
+
+from convzoo.client.inference import InferenceClient, InferenceServerError
+from convzoo.proto import model_config_pb2 as mc
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,9 @@ def repository(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(repository):
-    process = start_server(repository, "--device", "auto", "--max-queue-delay-us", "2000", "--preferred-batch-size", "2", "4", "64")
+    process = start_server(
+        repository, "--device", "auto", "--max-queue-delay-us", "2000", "--preferred-batch-size", "2", "4", "64"
+    )
     yield process
     assert process.stop() == 0
 
@@ -66,7 +68,9 @@ def test_strict_cuda_fails_the_load_with_the_reason(repository):
 
 def test_auto_serves_on_cpu_and_says_so(server):
     assert any("--device auto: serving on CPU" in line for line in server.log)
-    assert any("loaded model 'classifier' version 1 on cpu (providers: CPUExecutionProvider)" in line for line in server.log)
+    assert any(
+        "loaded model 'classifier' version 1 on cpu (providers: CPUExecutionProvider)" in line for line in server.log
+    )
     with InferenceClient(server.url) as client:
         (group,) = client.model_config("classifier").instance_group
         assert group.kind == mc.ModelInstanceGroup.KIND_CPU and not group.gpus
@@ -83,10 +87,15 @@ def test_batching_flags_apply_to_models_whose_config_sets_none(server):
 def test_unknown_device_is_a_usage_error(repository):
     run = subprocess.run(
         [str(VENV_BIN / "convzoo"), "serve", "--repository", str(repository), "--device", "tpu"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 1
-    assert run.stderr.strip().splitlines()[-1] == "convzoo serve: error: unknown device 'tpu'; expected auto, cpu, cuda or cuda:N"
+    assert (
+        run.stderr.strip().splitlines()[-1]
+        == "convzoo serve: error: unknown device 'tpu'; expected auto, cpu, cuda or cuda:N"
+    )
 
 
 def test_infer_command_prints_top_k_labels(server, tmp_path):
@@ -96,8 +105,20 @@ def test_infer_command_prints_top_k_labels(server, tmp_path):
         path.write_bytes(png(color))
         paths.append(path)
     run = subprocess.run(
-        [str(VENV_BIN / "convzoo"), "infer", "--server", server.url, "--model", "classifier", "--top-k", "3", *map(str, paths)],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(VENV_BIN / "convzoo"),
+            "infer",
+            "--server",
+            server.url,
+            "--model",
+            "classifier",
+            "--top-k",
+            "3",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -115,10 +136,14 @@ def test_infer_command_reports_server_errors_in_one_line(server, tmp_path):
     path.write_bytes(png((0, 0, 0)))
     run = subprocess.run(
         [str(VENV_BIN / "convzoo"), "infer", "--server", server.url, "--model", "nope", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 1
-    assert run.stderr.startswith("convzoo infer: error: NOT_FOUND: unknown model 'nope'") and run.stderr.count("\n") == 1
+    assert (
+        run.stderr.startswith("convzoo infer: error: NOT_FOUND: unknown model 'nope'") and run.stderr.count("\n") == 1
+    )
 
 
 def test_sigterm_drains_in_flight_requests_and_exits_0(repository):
@@ -134,7 +159,10 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository):
     thread.start()
     pending = 'nv_inference_pending_request_count{model="slow",version="1"} 1.0'
     deadline = time.monotonic() + 10
-    while pending not in urllib.request.urlopen(f"http://127.0.0.1:{process.metrics_port}/metrics", timeout=5).read().decode():
+    while (
+        pending
+        not in urllib.request.urlopen(f"http://127.0.0.1:{process.metrics_port}/metrics", timeout=5).read().decode()
+    ):
         assert time.monotonic() < deadline, "the request never reached the queue"
         time.sleep(0.05)
     process.process.send_signal(signal.SIGTERM)

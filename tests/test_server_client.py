@@ -16,14 +16,22 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
+from server_repository import (
+    ALL_TYPES,
+    CLASSES,
+    IMAGE,
+    build_repository,
+    classifier_logits,
+    start_server,
+    write_int_add,
+)
 
-from convzoo.plugins.preprocessing import Preprocessing, preprocess
+from convzoo.base.datatypes import DATATYPES
+from convzoo.base.preprocessing import Preprocessing, preprocess
+from convzoo.client.inference import InferenceClient, InferenceServerError, build_request, decode_response
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.proto import model_config_pb2 as mc
-from convzoo.server.client import InferenceClient, InferenceServerError, build_request, decode_response
-from convzoo.server.datatypes import DATATYPES
-from server_repository import ALL_TYPES, CLASSES, IMAGE, build_repository, classifier_logits, start_server, write_int_add
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +156,9 @@ def test_every_datatype_round_trips_raw(client):
 def test_typed_contents_are_accepted_and_answered_raw(stub):
     request = pb.ModelInferRequest(model_name="int_add")
     for name, values in (("INPUT0", [1, 2, 3, 4]), ("INPUT1", [10, 20, 30, 40])):
-        request.inputs.add(name=name, datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(int_contents=values))
+        request.inputs.add(
+            name=name, datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(int_contents=values)
+        )
     response = stub.ModelInfer(request)
     assert len(response.raw_output_contents) == 2 and not response.outputs[0].HasField("contents")
     assert decode_response(response)["OUTPUT0"].tolist() == [[11, 22, 33, 44]]
@@ -303,7 +313,12 @@ def test_health_service_tracks_server_and_models(server):
             for name in ("", "inference.GRPCInferenceService", "classifier", "broken")
         }
     serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
-    assert status == {"": serving, "inference.GRPCInferenceService": serving, "classifier": serving, "broken": not_serving}
+    assert status == {
+        "": serving,
+        "inference.GRPCInferenceService": serving,
+        "classifier": serving,
+        "broken": not_serving,
+    }
 
 
 def test_reflection_lists_the_services(server):

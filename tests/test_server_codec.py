@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from convzoo.base import classification, codec
+from convzoo.base.datatypes import DATATYPES, from_numpy
+from convzoo.base.errors import ServingError
 from convzoo.proto import grpc_service_pb2 as pb
-from convzoo.server import classification, codec
-from convzoo.server.datatypes import DATATYPES, from_numpy
-from convzoo.server.errors import ServingError
 
 NUMERIC = [d for d in DATATYPES.values() if d.dtype is not None and d.name != "BYTES"]
 
@@ -40,7 +40,13 @@ def test_bytes_round_trip(items):
 
 @pytest.mark.parametrize("datatype", [d for d in DATATYPES.values() if d.contents], ids=lambda d: d.name)
 def test_typed_contents_decode_every_datatype_that_has_them(datatype):
-    values = [b"a", b"bc", b"", b"d"] if datatype.name == "BYTES" else [True, False, True, True] if datatype.name == "BOOL" else [0, 1, 7, 100]
+    values = (
+        [b"a", b"bc", b"", b"d"]
+        if datatype.name == "BYTES"
+        else [True, False, True, True]
+        if datatype.name == "BOOL"
+        else [0, 1, 7, 100]
+    )
     contents = pb.InferTensorContents()
     getattr(contents, datatype.contents).extend(values)
     array = codec.decode_contents(contents, datatype, [2, 2], "t")

@@ -4,11 +4,11 @@ filled in, and the reasons a model is refused."""
 from __future__ import annotations
 
 import pytest
+from server_repository import write_classifier
 
 from convzoo.proto import model_config_pb2 as mc
 from convzoo.server.config import ModelTensor, complete
 from convzoo.server.repository import parse_config, read_model
-from server_repository import write_classifier
 
 IMAGE_IN = [ModelTensor("input", "tensor(float)", (None, 3, 8, 8))]
 LOGITS = [ModelTensor("logits", "tensor(float)", (None, 10))]
@@ -39,18 +39,36 @@ def test_configured_fields_are_kept_and_symbolic_dims_may_be_narrowed():
 @pytest.mark.parametrize(
     "text, inputs, message",
     [
-        ('input [{ name: "input" data_type: TYPE_FP32 dims: [3, 9, 8] }] max_batch_size: 4', IMAGE_IN,
-         "model 'm': input 'input' dims [3, 9, 8] in config do not match the ONNX model's [3, 8, 8] (without the batch dimension)"),
-        ('input [{ name: "input" data_type: TYPE_INT64 dims: [3, 8, 8] }] max_batch_size: 4', IMAGE_IN,
-         "model 'm': input 'input' is TYPE_INT64 in config but TYPE_FP32 in the ONNX model"),
-        ('input [{ name: "image" data_type: TYPE_FP32 dims: [3, 8, 8] }] max_batch_size: 4', IMAGE_IN,
-         "model 'm': config inputs ['image'] not in the ONNX model; it has ['input']"),
-        ('platform: "tensorflow_savedmodel"', IMAGE_IN,
-         "model 'm': platform 'tensorflow_savedmodel' is not served; convzoo serves onnxruntime_onnx"),
-        ("max_batch_size: 8", FIXED,
-         "model 'm': max_batch_size 8 needs a variable first dimension, but 'x' has shape [2, 5]"),
-        ('max_batch_size: 4 input [{ name: "input" data_type: TYPE_FP32 dims: [3, 8, 8] reshape { shape: [192] } }]', IMAGE_IN,
-         "model 'm': input 'input': reshape is not supported"),
+        (
+            'input [{ name: "input" data_type: TYPE_FP32 dims: [3, 9, 8] }] max_batch_size: 4',
+            IMAGE_IN,
+            "model 'm': input 'input' dims [3, 9, 8] in config do not match the ONNX model's [3, 8, 8] (without the batch dimension)",
+        ),
+        (
+            'input [{ name: "input" data_type: TYPE_INT64 dims: [3, 8, 8] }] max_batch_size: 4',
+            IMAGE_IN,
+            "model 'm': input 'input' is TYPE_INT64 in config but TYPE_FP32 in the ONNX model",
+        ),
+        (
+            'input [{ name: "image" data_type: TYPE_FP32 dims: [3, 8, 8] }] max_batch_size: 4',
+            IMAGE_IN,
+            "model 'm': config inputs ['image'] not in the ONNX model; it has ['input']",
+        ),
+        (
+            'platform: "tensorflow_savedmodel"',
+            IMAGE_IN,
+            "model 'm': platform 'tensorflow_savedmodel' is not served; convzoo serves onnxruntime_onnx",
+        ),
+        (
+            "max_batch_size: 8",
+            FIXED,
+            "model 'm': max_batch_size 8 needs a variable first dimension, but 'x' has shape [2, 5]",
+        ),
+        (
+            'max_batch_size: 4 input [{ name: "input" data_type: TYPE_FP32 dims: [3, 8, 8] reshape { shape: [192] } }]',
+            IMAGE_IN,
+            "model 'm': input 'input': reshape is not supported",
+        ),
     ],
 )
 def test_refused_configs_say_why(text, inputs, message):
@@ -76,8 +94,12 @@ def test_config_name_must_match_the_folder(tmp_path):
 
 @pytest.mark.parametrize(
     "policy, served",
-    [("", [3]), ("version_policy { latest { num_versions: 2 } }", [2, 3]), ("version_policy { all {} }", [1, 2, 3]),
-     ("version_policy { specific { versions: [1, 3] } }", [1, 3])],
+    [
+        ("", [3]),
+        ("version_policy { latest { num_versions: 2 } }", [2, 3]),
+        ("version_policy { all {} }", [1, 2, 3]),
+        ("version_policy { specific { versions: [1, 3] } }", [1, 3]),
+    ],
 )
 def test_version_policy(tmp_path, policy, served):
     for version in (1, 2, 3):

@@ -10,17 +10,28 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
-
-from convzoo.plugins.preprocessing import Preprocessing, decode_image, preprocess
-from convzoo.server.client import InferenceClient
 from server_repository import VENV_BIN, start_server, write_int_add
+
+from convzoo.base.preprocessing import Preprocessing, decode_image, preprocess
+from convzoo.client.inference import InferenceClient
 
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("repository")
-    command = [str(VENV_BIN / "convzoo"), "export", "resnet18", "--num-classes", "10", "--input-size", "64",
-               "--max-batch-size", "8", "--repository", str(root)]
+    command = [
+        str(VENV_BIN / "convzoo"),
+        "export",
+        "resnet18",
+        "--num-classes",
+        "10",
+        "--input-size",
+        "64",
+        "--max-batch-size",
+        "8",
+        "--repository",
+        str(root),
+    ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     write_int_add(root / "triton_int_add")
@@ -58,14 +69,18 @@ def test_export_config_and_metadata(client):
 
 def test_export_logits_match_onnx_runtime_in_process(client, repository):
     batch = np.random.default_rng(0).standard_normal((3, 3, 64, 64)).astype(np.float32)
-    session = ort.InferenceSession(str(repository / "resnet18" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(repository / "resnet18" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     (expected,) = session.run(None, {"input": batch})
     np.testing.assert_allclose(client.infer("resnet18", batch), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_images_use_the_preprocessing_in_the_exported_card(client, repository):
     images = [jpeg(1), jpeg(2)]
-    session = ort.InferenceSession(str(repository / "resnet18" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(repository / "resnet18" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     recipe = Preprocessing.from_metadata(session.get_modelmeta().custom_metadata_map)
     assert recipe.crop_size == 64
     (logits,) = session.run(None, {"input": np.stack([preprocess(decode_image(data), recipe) for data in images])})

@@ -10,10 +10,10 @@ import grpc
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-
-from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.client import InferenceClient, InferenceServerError, build_request, decode_response
 from server_repository import IMAGE, classifier_config, classifier_logits, start_server, write_classifier
+
+from convzoo.client.inference import InferenceClient, InferenceServerError, build_request, decode_response
+from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 
 BATCH = np.ones((1, 3, IMAGE, IMAGE), np.float32)
 
@@ -23,9 +23,11 @@ def write_external(model_dir, location: str) -> None:
     weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4], data_location=TensorProto.EXTERNAL)
     weight.external_data.add(key="location", value=location)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "external",
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "external",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [weight],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [weight],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
@@ -50,7 +52,10 @@ def repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("repository")
     outside = tmp_path_factory.mktemp("outside")
     write_classifier(root / "classifier")
-    write_classifier(root / "slow", config=classifier_config("slow", 4, "dynamic_batching { max_queue_delay_microseconds: 1500000 }\n"))
+    write_classifier(
+        root / "slow",
+        config=classifier_config("slow", 4, "dynamic_batching { max_queue_delay_microseconds: 1500000 }\n"),
+    )
     write_classifier(root / "corrupt")
     (root / "corrupt" / "1" / "model.onnx").write_bytes((root / "corrupt" / "1" / "model.onnx").read_bytes()[:200])
     write_external(root / "missing_external_data", "weights.bin")
@@ -61,7 +66,10 @@ def repository(tmp_path_factory):
     (root / "external_data_symlink" / "1" / "weights.bin").symlink_to(outside / "weights.bin")
     write_classifier(root / "invalid_config", config='name: "invalid_config"\nmax_batch_size: eight\n')
     (outside / "labels.txt").write_text("secret\n")
-    write_classifier(root / "labels_outside", config=classifier_config("labels_outside").replace('"labels.txt"', f'"../{outside.name}/labels.txt"'))
+    write_classifier(
+        root / "labels_outside",
+        config=classifier_config("labels_outside").replace('"labels.txt"', f'"../{outside.name}/labels.txt"'),
+    )
     return root
 
 
@@ -86,8 +94,12 @@ def test_models_that_cannot_load_are_unavailable_with_their_reason(server, repos
     assert "Absolute path not allowed for external data location" in index["external_data_absolute"].reason
     for name in ("external_data_parent", "external_data_symlink"):
         assert "External data path escapes model directory" in index[name].reason, index[name].reason
-    assert index["missing_external_data"].reason.endswith("External data path does not exist: " f'"{repository.resolve()}/missing_external_data/1/weights.bin"')
-    assert index["invalid_config"].reason.endswith("invalid_config/config.pbtxt: 2:17 : 'max_batch_size: eight': Couldn't parse integer: eight")
+    assert index["missing_external_data"].reason.endswith(
+        f'External data path does not exist: "{repository.resolve()}/missing_external_data/1/weights.bin"'
+    )
+    assert index["invalid_config"].reason.endswith(
+        "invalid_config/config.pbtxt: 2:17 : 'max_batch_size: eight': Couldn't parse integer: eight"
+    )
     assert "leads outside" in index["labels_outside"].reason
 
 
@@ -106,4 +118,3 @@ def test_unload_lets_in_flight_requests_finish_and_refuses_new_ones(server):
         assert error.value.message == "model 'slow' is not ready (UNAVAILABLE: unloaded)"
         client.load("slow")
         np.testing.assert_array_equal(client.infer("slow", BATCH), classifier_logits(BATCH))
-

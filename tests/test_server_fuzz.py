@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from server_repository import ALL_TYPES, IMAGE, build_repository, rss_mb, start_server
 
+from convzoo.client.inference import build_request
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.client import build_request
-from server_repository import ALL_TYPES, IMAGE, build_repository, rss_mb, start_server
 
 CASES = int(os.environ.get("CONVZOO_FUZZ_CASES", "2000"))
 DEADLINE_S = 10.0
@@ -29,8 +29,11 @@ DEADLINE_S = 10.0
 # would exceed it by far over thousands of requests.
 RSS_BOUND_MB = 64
 EXPECTED = {
-    grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 SERVING = ["classifier", "versioned", "batched", "int_add", "strings", "scaler", "all_types"]
 MODELS = SERVING * 3 + ["broken", "nope", ""]  # mostly models that serve, to get past the lookup
@@ -39,20 +42,31 @@ DATATYPES = [*ALL_TYPES, "BF16", "FLOAT32", "", "bytes"]
 DIMS = st.one_of(st.integers(-2, 10), st.sampled_from([IMAGE, 2**31, 2**62, 2**63 - 1, -(2**63)]))
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 CONTENT_FIELDS = {
-    "bool_contents": st.booleans(), "int_contents": st.integers(-(2**31), 2**31 - 1),
-    "int64_contents": st.integers(-(2**63), 2**63 - 1), "uint_contents": st.integers(0, 2**32 - 1),
-    "uint64_contents": st.integers(0, 2**64 - 1), "fp32_contents": st.floats(width=32),
-    "fp64_contents": st.floats(), "bytes_contents": st.binary(max_size=16),
+    "bool_contents": st.booleans(),
+    "int_contents": st.integers(-(2**31), 2**31 - 1),
+    "int64_contents": st.integers(-(2**63), 2**63 - 1),
+    "uint_contents": st.integers(0, 2**32 - 1),
+    "uint64_contents": st.integers(0, 2**64 - 1),
+    "fp32_contents": st.floats(width=32),
+    "fp64_contents": st.floats(),
+    "bytes_contents": st.binary(max_size=16),
 }
 PARAMETERS = {
-    "bool_param": st.booleans(), "int64_param": st.integers(-(2**63), 2**63 - 1), "string_param": TEXT,
-    "double_param": st.floats(), "uint64_param": st.integers(0, 2**64 - 1),
+    "bool_param": st.booleans(),
+    "int64_param": st.integers(-(2**63), 2**63 - 1),
+    "string_param": TEXT,
+    "double_param": st.floats(),
+    "uint64_param": st.integers(0, 2**64 - 1),
 }
 
 
 @st.composite
 def parameter_maps(draw, target):
-    for key in draw(st.lists(st.sampled_from(["classification", "priority", "timeout", "sequence_id", "binary_data", "x"]), max_size=3)):
+    for key in draw(
+        st.lists(
+            st.sampled_from(["classification", "priority", "timeout", "sequence_id", "binary_data", "x"]), max_size=3
+        )
+    ):
         kind = draw(st.sampled_from(sorted(PARAMETERS)))
         setattr(target[key], kind, draw(PARAMETERS[kind]))
 
@@ -89,7 +103,11 @@ def valid_requests() -> st.SearchStrategy[pb.ModelInferRequest]:
     rows = st.integers(1, 3)
     return st.one_of(
         rows.map(lambda n: build_request("classifier", {"input": np.ones((n, 3, IMAGE, IMAGE), np.float32)})),
-        rows.map(lambda n: build_request("int_add", {"INPUT0": np.ones((n, 4), np.int32), "INPUT1": np.ones((n, 4), np.int32)})),
+        rows.map(
+            lambda n: build_request(
+                "int_add", {"INPUT0": np.ones((n, 4), np.int32), "INPUT1": np.ones((n, 4), np.int32)}
+            )
+        ),
         rows.map(lambda n: build_request("strings", {"TEXT": np.full((n, 2), "ab", dtype=object)})),
         st.just(build_request("scaler", {"X": np.ones((2, 3))})),
     )
@@ -100,7 +118,9 @@ def mutated_requests(draw) -> pb.ModelInferRequest:
     """A valid request with one or two fields changed: the checks deep inside validation."""
     request = draw(valid_requests())
     for _ in range(draw(st.integers(1, 2))):
-        mutation = draw(st.sampled_from(["shape", "datatype", "raw", "name", "contents", "output", "parameters", "none"]))
+        mutation = draw(
+            st.sampled_from(["shape", "datatype", "raw", "name", "contents", "output", "parameters", "none"])
+        )
         tensor = request.inputs[draw(st.integers(0, len(request.inputs) - 1))]
         if mutation == "shape":
             tensor.shape[draw(st.integers(0, len(tensor.shape) - 1))] = draw(DIMS)
@@ -110,7 +130,9 @@ def mutated_requests(draw) -> pb.ModelInferRequest:
             index = draw(st.integers(0, len(request.raw_input_contents) - 1))
             raw = request.raw_input_contents[index]
             cut = draw(st.integers(0, len(raw)))
-            request.raw_input_contents[index] = raw[:cut] + draw(st.binary(max_size=8)) + raw[cut + draw(st.integers(0, 8)):]
+            request.raw_input_contents[index] = (
+                raw[:cut] + draw(st.binary(max_size=8)) + raw[cut + draw(st.integers(0, 8)) :]
+            )
         elif mutation == "name":
             tensor.name = draw(st.sampled_from(NAMES))
         elif mutation == "contents":
@@ -172,8 +194,9 @@ def test_every_request_gets_a_documented_status_and_the_server_holds(server):
             send(build_request("classifier", {"input": np.ones((1, 3, IMAGE, IMAGE), np.float32)}))
         warm = rss_mb(server.process.pid)
 
-        @settings(max_examples=CASES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=CASES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+        )
         @given(st.one_of(random_requests(), mutated_requests(), mangled_bytes()))
         def fuzz(request):
             send(request)
@@ -183,8 +206,10 @@ def test_every_request_gets_a_documented_status_and_the_server_holds(server):
         assert stub.ServerLive(pb.ServerLiveRequest(), timeout=5).live
         after = rss_mb(server.process.pid)
     cases = sum(seen.values()) - 50
-    print(f"\nfuzz: {cases} requests, statuses {({c.name: n for c, n in seen.items()})}, "
-          f"RSS {warm:.0f} MB after warm-up, {after:.0f} MB after (bound +{RSS_BOUND_MB} MB)")
+    print(
+        f"\nfuzz: {cases} requests, statuses { ({c.name: n for c, n in seen.items()}) }, "
+        f"RSS {warm:.0f} MB after warm-up, {after:.0f} MB after (bound +{RSS_BOUND_MB} MB)"
+    )
     assert cases >= CASES
     assert after - warm < RSS_BOUND_MB
     assert len(seen) >= 3  # the run reached past the first checks

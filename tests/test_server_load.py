@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from server_repository import rss_mb, start_server, write_classifier
 
 CLIENT = Path(__file__).with_name("load_client.py")
@@ -36,7 +35,9 @@ def server(tmp_path_factory):
 def run_clients(url: str, seconds: float) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(CLIENT.parent)}
     clients = [
-        subprocess.Popen([sys.executable, str(CLIENT), url, str(seconds), str(THREADS)], stdout=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, str(CLIENT), url, str(seconds), str(THREADS)], stdout=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(PROCESSES)
     ]
     results = []
@@ -55,9 +56,11 @@ def test_load_without_failures_and_bounded_memory(server):
     latencies = np.concatenate([r["latencies_ms"] for r in results])
     failed = sum(r["failed"] for r in results)
     p50, p99 = np.percentile(latencies, [50, 99])
-    print(f"\nload: {PROCESSES} processes x {THREADS} threads for {SECONDS:.0f} s: {len(latencies)} requests "
-          f"({len(latencies) / SECONDS:.0f}/s), {failed} failed, p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
-          f"RSS {warm:.0f} MB after warm-up, {after:.0f} MB after (bound +{RSS_BOUND_MB} MB)")
+    print(
+        f"\nload: {PROCESSES} processes x {THREADS} threads for {SECONDS:.0f} s: {len(latencies)} requests "
+        f"({len(latencies) / SECONDS:.0f}/s), {failed} failed, p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+        f"RSS {warm:.0f} MB after warm-up, {after:.0f} MB after (bound +{RSS_BOUND_MB} MB)"
+    )
     assert failed == 0, [e for r in results for e in r["errors"]]
     assert len(latencies) > 100 * SECONDS  # it was load, not a trickle
     assert after - warm < RSS_BOUND_MB

@@ -12,11 +12,11 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
+from server_repository import IMAGE, classifier_config, classifier_logits, start_server, write_classifier
 
+from convzoo.client.inference import build_request, decode_response
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.client import build_request, decode_response
-from server_repository import IMAGE, classifier_config, classifier_logits, start_server, write_classifier
 
 BATCH = np.ones((1, 3, IMAGE, IMAGE), np.float32)
 # queue_limited holds one request for 1.5 s (its batching delay); slow holds up to 64 for 2 s.

@@ -10,12 +10,12 @@ import sys
 
 import numpy as np
 import pytest
+from server_repository import CLASSES, IMAGE, classifier_logits, write_classifier
 
+from convzoo.base.device import DeviceRequest
 from convzoo.server import binding, threads
-from convzoo.server.device import DeviceRequest
 from convzoo.server.model import LoadOptions, load
 from convzoo.server.repository import read_model
-from server_repository import CLASSES, IMAGE, classifier_logits, write_classifier
 
 
 @pytest.fixture(scope="module")
@@ -79,4 +79,6 @@ def test_memory_release_trims_the_heap_where_glibc_offers_it():
     from convzoo.server import memory
 
     memory.release()
-    assert (memory._malloc_trim() is not None) == (sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "malloc_trim"))
+    assert (memory._malloc_trim() is not None) == (
+        sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "malloc_trim")
+    )

@@ -6,8 +6,8 @@ tritonclient (``ssl=True``, in its own process)."""
 from __future__ import annotations
 
 import io
-import json
 import ipaddress
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +15,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from evalsupport import Item, convzoo, draw
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
+from server_repository import IMAGE, VENV_BIN, classifier_logits, start_server, write_classifier
 
+from convzoo.client.channel import Security, open_channel
+from convzoo.client.inference import InferenceClient, InferenceServerError, build_request
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.auth import REFUSAL
-from convzoo.server.channel import Security, open_channel
-from convzoo.server.client import InferenceClient, InferenceServerError, build_request
-from evalsupport import Item, convzoo, draw
-from server_repository import IMAGE, VENV_BIN, classifier_logits, start_server, write_classifier
 
 BATCH = np.ones((1, 3, IMAGE, IMAGE), np.float32)
 TOKEN = "s3cret-token"
@@ -55,7 +55,7 @@ def listening_addresses(port: int) -> set:
             hex_address, hex_port = local.split(":")
             if state == "0A" and int(hex_port, 16) == port:
                 raw = bytes.fromhex(hex_address)  # 32-bit words in little-endian order
-                address = ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
+                address = ipaddress.ip_address(b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4)))
                 found.add(getattr(address, "ipv4_mapped", None) or address)
     return found
 
@@ -72,14 +72,37 @@ def secrets(tmp_path_factory) -> dict[str, Path]:
     """A self-signed certificate for 127.0.0.1/localhost, its key, and a token file."""
     folder = tmp_path_factory.mktemp("secrets")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"), "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(folder / "cert.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     (folder / "token").write_text(TOKEN + "\n")
     (folder / "wrong").write_text("not-the-token\n")
-    return {"cert": folder / "cert.pem", "key": folder / "key.pem", "token": folder / "token", "wrong": folder / "wrong"}
+    return {
+        "cert": folder / "cert.pem",
+        "key": folder / "key.pem",
+        "token": folder / "token",
+        "wrong": folder / "wrong",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +114,17 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tls_server(repository, secrets, dataset):
-    process = start_server(repository, "--tls-cert", str(secrets["cert"]), "--tls-key", str(secrets["key"]),
-                           "--auth-token-file", str(secrets["token"]), "--dataset", f"tiny={dataset}")
+    process = start_server(
+        repository,
+        "--tls-cert",
+        str(secrets["cert"]),
+        "--tls-key",
+        str(secrets["key"]),
+        "--auth-token-file",
+        str(secrets["token"]),
+        "--dataset",
+        f"tiny={dataset}",
+    )
     yield process
     assert process.stop() == 0
 
@@ -118,7 +150,11 @@ def test_tls_and_token_serve_our_client(tls_server, secrets):
 def test_calls_without_the_token_are_unauthenticated(tls_server, secrets, token):
     security = Security(tls=True, ca=secrets["cert"].read_bytes(), token=token)
     with InferenceClient(tls_server.url, security=security) as client:
-        for call in (lambda: client.live(), lambda: client.infer_tensors("classifier", {"input": BATCH}), client.repository_index):
+        for call in (
+            lambda: client.live(),
+            lambda: client.infer_tensors("classifier", {"input": BATCH}),
+            client.repository_index,
+        ):
             with pytest.raises(InferenceServerError) as error:
                 call()
             assert (error.value.code, error.value.message) == (grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
@@ -126,7 +162,9 @@ def test_calls_without_the_token_are_unauthenticated(tls_server, secrets, token)
 
 def test_streams_without_the_token_are_unauthenticated(tls_server, secrets):
     with open_channel(tls_server.url, Security(tls=True, ca=secrets["cert"].read_bytes())) as channel:
-        responses = pb_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(iter([build_request("classifier", {"input": BATCH})]))
+        responses = pb_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(
+            iter([build_request("classifier", {"input": BATCH})])
+        )
         with pytest.raises(grpc.RpcError) as error:
             list(responses)
     assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -150,18 +188,36 @@ def test_infer_command_with_tls_and_token(tls_server, secrets, tmp_path):
     buffer = io.BytesIO()
     Image.new("RGB", (16, 12), (200, 30, 90)).save(buffer, format="PNG")
     image.write_bytes(buffer.getvalue())
-    base = [str(VENV_BIN / "convzoo"), "infer", "--server", tls_server.url, "--model", "classifier", "--top-k", "2",
-            "--tls-ca", str(secrets["cert"])]
-    good = subprocess.run(base + ["--auth-token-file", str(secrets["token"]), str(image)], capture_output=True, text=True, timeout=60)
+    base = [
+        str(VENV_BIN / "convzoo"),
+        "infer",
+        "--server",
+        tls_server.url,
+        "--model",
+        "classifier",
+        "--top-k",
+        "2",
+        "--tls-ca",
+        str(secrets["cert"]),
+    ]
+    good = subprocess.run(
+        base + ["--auth-token-file", str(secrets["token"]), str(image)], capture_output=True, text=True, timeout=60
+    )
     assert good.returncode == 0, good.stderr
     assert good.stdout.splitlines()[0] == str(image) and len(good.stdout.splitlines()) == 3
-    bad = subprocess.run(base + ["--auth-token-file", str(secrets["wrong"]), str(image)], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        base + ["--auth-token-file", str(secrets["wrong"]), str(image)], capture_output=True, text=True, timeout=60
+    )
     assert (bad.returncode, bad.stderr) == (1, f"convzoo infer: error: UNAUTHENTICATED: {REFUSAL}\n")
 
 
 def test_tritonclient_over_tls_with_the_token(tls_server, secrets):
-    run = subprocess.run([sys.executable, "-c", TRITON_TLS, tls_server.url, str(secrets["cert"]), TOKEN],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", TRITON_TLS, tls_server.url, str(secrets["cert"]), TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     logits, refusal = run.stdout.splitlines()
     np.testing.assert_array_equal(np.array(eval(logits), np.float32), classifier_logits(BATCH))
@@ -182,8 +238,17 @@ def test_token_without_tls_works_on_this_machine(repository, secrets):
 
 
 def test_eval_through_tls_and_token(tls_server, secrets, dataset, tmp_path, capsys):
-    flags = ["--server", tls_server.url, "--model", "classifier", "--plugins", "top1", "--no-progress",
-             "--tls-ca", secrets["cert"]]
+    flags = [
+        "--server",
+        tls_server.url,
+        "--model",
+        "classifier",
+        "--plugins",
+        "top1",
+        "--no-progress",
+        "--tls-ca",
+        secrets["cert"],
+    ]
     token = ["--auth-token-file", secrets["token"]]
     assert convzoo("eval", *flags, *token, "--data", dataset, "--output", tmp_path / "grpc.json") == 0
     assert convzoo("eval", *flags, *token, "--remote", "--data", "tiny", "--output", tmp_path / "inside.json") == 0
@@ -200,10 +265,35 @@ def test_bad_certificates_stop_the_server_with_one_line(repository, secrets, tmp
     if problem == "not PEM":
         key.write_text("garbage\n")
     elif problem == "key of another certificate":
-        subprocess.run(["openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", str(key)],
-                       check=True, capture_output=True)
-    run = subprocess.run([str(VENV_BIN / "convzoo"), "serve", "--repository", str(repository), "--port", "0", "--metrics-port", "-1",
-                          "--device", "cpu", "--tls-cert", str(cert), "--tls-key", str(key)], capture_output=True, text=True, timeout=60)
-    expected = (f"cannot read --tls-cert {cert} or --tls-key {key}: No such file or directory" if problem == "missing"
-                else f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate chain and its key")
+        subprocess.run(
+            ["openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", str(key)],
+            check=True,
+            capture_output=True,
+        )
+    run = subprocess.run(
+        [
+            str(VENV_BIN / "convzoo"),
+            "serve",
+            "--repository",
+            str(repository),
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--device",
+            "cpu",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    expected = (
+        f"cannot read --tls-cert {cert} or --tls-key {key}: No such file or directory"
+        if problem == "missing"
+        else f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate chain and its key"
+    )
     assert (run.returncode, run.stderr.splitlines()[-1]) == (1, f"convzoo serve: error: {expected}")

@@ -13,12 +13,12 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image
+from server_repository import IMAGE, build_repository, classifier_logits, start_server, write_classifier
 
+from convzoo.base.errors import MAX_MESSAGE_CHARS
+from convzoo.client.inference import build_request, decode_response
 from convzoo.proto import evaluation_pb2 as eval_pb
 from convzoo.proto import grpc_service_pb2 as pb
-from convzoo.server.client import build_request, decode_response
-from convzoo.server.errors import MAX_MESSAGE_CHARS
-from server_repository import IMAGE, build_repository, classifier_logits, start_server, write_classifier
 
 ERRORS_DOC = Path(__file__).parents[1] / "docs" / "errors.md"
 IMAGES = np.arange(2 * 3 * IMAGE * IMAGE, dtype=np.float32).reshape(2, 3, IMAGE, IMAGE) % 5
@@ -79,8 +79,12 @@ def shaped(shape) -> pb.ModelInferRequest:
 
 def typed(a_field: str, a_values, b_field: str = "int_contents") -> pb.ModelInferRequest:
     request = pb.ModelInferRequest(model_name="int_add")
-    request.inputs.add(name="INPUT0", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(**{a_field: a_values}))
-    request.inputs.add(name="INPUT1", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(**{b_field: [1, 2, 3, 4]}))
+    request.inputs.add(
+        name="INPUT0", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(**{a_field: a_values})
+    )
+    request.inputs.add(
+        name="INPUT1", datatype="INT32", shape=[1, 4], contents=pb.InferTensorContents(**{b_field: [1, 2, 3, 4]})
+    )
     return request
 
 
@@ -114,7 +118,9 @@ def png_bomb(side: int = 9000) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    )
 
 
 def load(name: str, **fields) -> pb.RepositoryModelLoadRequest:
@@ -128,7 +134,9 @@ REQUESTS = {
     ("unknown version", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r, "model_version", "7")),
     ("model that failed to load", "ModelInfer"): lambda: build_request("broken", {"x": IMAGES}),
     ("model folder escaping by symlink", "ModelInfer"): lambda: build_request("escape", {"input": IMAGES}),
-    ("unknown datatype string", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r.inputs[0], "datatype", "FLOAT32")),
+    ("unknown datatype string", "ModelInfer"): lambda: edited(
+        classifier(), lambda r: setattr(r.inputs[0], "datatype", "FLOAT32")
+    ),
     ("wrong datatype", "ModelInfer"): lambda: classifier(IMAGES.astype(np.float64)),
     ("rank too small", "ModelInfer"): lambda: classifier(IMAGES[0]),
     ("rank too large", "ModelInfer"): lambda: classifier(IMAGES[..., None]),
@@ -139,16 +147,31 @@ REQUESTS = {
     ("zero dim without batching", "ModelInfer"): lambda: build_request("scaler", {"X": np.zeros((2, 0))}),
     ("element count overflowing 64 bits", "ModelInfer"): lambda: shaped([2**62, 3, IMAGE, IMAGE]),
     ("batch over max_batch_size", "ModelInfer"): lambda: classifier(np.zeros((9, 3, IMAGE, IMAGE), np.float32)),
-    ("raw data one byte short", "ModelInfer"): lambda: edited(classifier(), lambda r: r.raw_input_contents.__setitem__(0, r.raw_input_contents[0][:-1])),
-    ("raw data one byte long", "ModelInfer"): lambda: edited(classifier(), lambda r: r.raw_input_contents.__setitem__(0, r.raw_input_contents[0] + b"\0")),
+    ("raw data one byte short", "ModelInfer"): lambda: edited(
+        classifier(), lambda r: r.raw_input_contents.__setitem__(0, r.raw_input_contents[0][:-1])
+    ),
+    ("raw data one byte long", "ModelInfer"): lambda: edited(
+        classifier(), lambda r: r.raw_input_contents.__setitem__(0, r.raw_input_contents[0] + b"\0")
+    ),
     ("fewer raw entries than inputs", "ModelInfer"): lambda: edited(int_add(), lambda r: r.raw_input_contents.pop()),
-    ("more raw entries than inputs", "ModelInfer"): lambda: edited(int_add(), lambda r: r.raw_input_contents.append(b"\0" * 16)),
+    ("more raw entries than inputs", "ModelInfer"): lambda: edited(
+        int_add(), lambda r: r.raw_input_contents.append(b"\0" * 16)
+    ),
     ("missing input", "ModelInfer"): lambda: build_request("int_add", {"INPUT0": np.ones((1, 4), np.int32)}),
-    ("duplicate input", "ModelInfer"): lambda: edited(int_add(), lambda r: (r.inputs.add().CopyFrom(r.inputs[0]), r.raw_input_contents.append(r.raw_input_contents[0]))),
-    ("unknown input", "ModelInfer"): lambda: build_request("int_add", {"INPUT0": np.ones((1, 4), np.int32), "INPUT9": np.ones((1, 4), np.int32)}),
+    ("duplicate input", "ModelInfer"): lambda: edited(
+        int_add(),
+        lambda r: (r.inputs.add().CopyFrom(r.inputs[0]), r.raw_input_contents.append(r.raw_input_contents[0])),
+    ),
+    ("unknown input", "ModelInfer"): lambda: build_request(
+        "int_add", {"INPUT0": np.ones((1, 4), np.int32), "INPUT9": np.ones((1, 4), np.int32)}
+    ),
     ("batch sizes differ", "ModelInfer"): lambda: int_add(b=np.ones((2, 4), np.int32)),
-    ("no data", "ModelInfer"): lambda: edited(pb.ModelInferRequest(model_name="scaler"), lambda r: r.inputs.add(name="X", datatype="FP64", shape=[2, 3])),
-    ("raw and typed contents", "ModelInfer"): lambda: edited(int_add(), lambda r: r.inputs[1].contents.int_contents.extend([1, 2, 3, 4])),
+    ("no data", "ModelInfer"): lambda: edited(
+        pb.ModelInferRequest(model_name="scaler"), lambda r: r.inputs.add(name="X", datatype="FP64", shape=[2, 3])
+    ),
+    ("raw and typed contents", "ModelInfer"): lambda: edited(
+        int_add(), lambda r: r.inputs[1].contents.int_contents.extend([1, 2, 3, 4])
+    ),
     ("typed contents in the wrong field", "ModelInfer"): lambda: typed("int_contents", [1, 2, 3, 4], "fp32_contents"),
     ("typed contents of the wrong count", "ModelInfer"): lambda: typed("int_contents", [1, 2, 3]),
     ("unknown output", "ModelInfer"): lambda: classifier(outputs=["probabilities"]),
@@ -157,18 +180,33 @@ REQUESTS = {
     ("classification k below 0", "ModelInfer"): lambda: classification("int64_param", -3),
     ("classification k as a string", "ModelInfer"): lambda: classification("string_param", "5"),
     ("classification of a BYTES output", "ModelInfer"): lambda: classification(
-        "int64_param", 1, edited(strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 1) + b"b", [1, 2]), lambda r: r.outputs.add(name="ECHO"))
+        "int64_param",
+        1,
+        edited(
+            strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 1) + b"b", [1, 2]),
+            lambda r: r.outputs.add(name="ECHO"),
+        ),
     ),
-    ("request parameter of the wrong type", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r.parameters["priority"], "string_param", "high")),
-    ("BYTES length prefix past the end", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 2) + b"ab" + struct.pack("<I", 50) + b"abc", [1, 2]),
-    ("BYTES length prefix truncated", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 1) + b"a" + b"\x01\x00", [1, 2]),
+    ("request parameter of the wrong type", "ModelInfer"): lambda: edited(
+        classifier(), lambda r: setattr(r.parameters["priority"], "string_param", "high")
+    ),
+    ("BYTES length prefix past the end", "ModelInfer"): lambda: strings_raw(
+        struct.pack("<I", 2) + b"ab" + struct.pack("<I", 50) + b"abc", [1, 2]
+    ),
+    ("BYTES length prefix truncated", "ModelInfer"): lambda: strings_raw(
+        struct.pack("<I", 1) + b"a" + b"\x01\x00", [1, 2]
+    ),
     ("BYTES element count", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 1) + b"a", [1, 2]),
-    ("BYTES that is not UTF-8", "ModelInfer"): lambda: strings_raw(struct.pack("<I", 1) + b"a" + struct.pack("<I", 2) + b"\xff\xfe", [1, 2]),
+    ("BYTES that is not UTF-8", "ModelInfer"): lambda: strings_raw(
+        struct.pack("<I", 1) + b"a" + struct.pack("<I", 2) + b"\xff\xfe", [1, 2]
+    ),
     ("image bytes that are not an image", "ModelInfer"): lambda: images([b"not an image"]),
     ("truncated JPEG", "ModelInfer"): lambda: images([truncated_jpeg()]),
     ("decompression bomb", "ModelInfer"): lambda: images([png_bomb()]),
     ("images of the wrong shape", "ModelInfer"): lambda: images([b"a"] * 6, shape=[2, 3]),
-    ("message above the size limit", "ModelInfer"): lambda: edited(classifier(), lambda r: setattr(r, "id", "x" * MAX_MESSAGE_BYTES)),
+    ("message above the size limit", "ModelInfer"): lambda: edited(
+        classifier(), lambda r: setattr(r, "id", "x" * MAX_MESSAGE_BYTES)
+    ),
     ("bytes that are not a request", "ModelInfer"): lambda: b"\x0a\x02\xff\xfe",
     ("bytes that are not a request", "ModelReady"): lambda: b"\x0a\x05ab",
     ("bytes that are not a request", "ModelStreamInfer"): lambda: b"\x2a\x05ab",
@@ -182,7 +220,9 @@ REQUESTS = {
     ("load a symlink leading outside", "RepositoryModelLoad"): lambda: load("escape"),
     ("load an unknown model", "RepositoryModelLoad"): lambda: load("nope"),
     ("load from another repository", "RepositoryModelLoad"): lambda: load("classifier", repository_name="other"),
-    ("load with unsupported parameters", "RepositoryModelLoad"): lambda: edited(load("classifier"), lambda r: setattr(r.parameters["config"], "string_param", "{}")),
+    ("load with unsupported parameters", "RepositoryModelLoad"): lambda: edited(
+        load("classifier"), lambda r: setattr(r.parameters["config"], "string_param", "{}")
+    ),
     ("unload `..`", "RepositoryModelUnload"): lambda: pb.RepositoryModelUnloadRequest(model_name=".."),
     ("evaluate a dataset path", "Evaluate"): lambda: eval_pb.EvaluateRequest(model_name="classifier", dataset="/etc"),
     ("evaluate `../`", "Evaluate"): lambda: eval_pb.EvaluateRequest(model_name="classifier", dataset="../data"),
@@ -214,7 +254,9 @@ def test_refused_with_the_catalogued_status_and_message(channel, case, rpc, stat
     assert (error.value.code().name, details[: len(message)]) == (status, message)
     assert len(details) <= MAX_MESSAGE_CHARS + 40
     response = call(channel, "ModelInfer", classifier())
-    np.testing.assert_array_equal(decode_response(pb.ModelInferResponse.FromString(response))["logits"], classifier_logits(IMAGES))
+    np.testing.assert_array_equal(
+        decode_response(pb.ModelInferResponse.FromString(response))["logits"], classifier_logits(IMAGES)
+    )
 
 
 def test_the_symlinked_model_was_never_opened(channel, server):

@@ -7,16 +7,18 @@ import numpy as np
 import pytest
 from google.protobuf.message import DecodeError
 
+from convzoo.base import codec, wire
+from convzoo.base.datatypes import DATATYPES
+from convzoo.client.inference import build_request
 from convzoo.proto import grpc_service_pb2 as pb
-from convzoo.server import codec, wire
-from convzoo.server.client import build_request
-from convzoo.server.datatypes import DATATYPES
 
 
 def test_a_request_parses_like_protobuf_with_its_tensors_left_in_place():
     images = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
     masks = np.array([[1, 0], [0, 1]], dtype=np.int64)
-    request = build_request("m", {"images": images, "masks": masks}, outputs=["logits"], version="2", classification_k=3)
+    request = build_request(
+        "m", {"images": images, "masks": masks}, outputs=["logits"], version="2", classification_k=3
+    )
     request.id = "r1"
     request.parameters["priority"].int64_param = 7
     data = request.SerializeToString()

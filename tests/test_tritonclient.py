@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from server_repository import build_repository, start_server
 
 CHECKS_SCRIPT = Path(__file__).with_name("tritonclient_checks.py")

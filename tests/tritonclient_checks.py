@@ -16,9 +16,8 @@ import sys
 import numpy as np
 import tritonclient.grpc as grpcclient
 from PIL import Image
-from tritonclient.utils import InferenceServerException
-
 from server_repository import CLASSES, IMAGE, classifier_logits
+from tritonclient.utils import InferenceServerException
 
 
 def batch(rows: int, seed: int = 0) -> np.ndarray:
@@ -101,7 +100,9 @@ def check_image_bytes_input(client):
     images = np.array([buffer.getvalue()] * 2, dtype=np.object_)
     tensor = grpcclient.InferInput("input", [2], "BYTES")
     tensor.set_data_from_numpy(images)
-    top = client.infer("classifier", [tensor], outputs=[grpcclient.InferRequestedOutput("logits", class_count=2)]).as_numpy("logits")
+    top = client.infer(
+        "classifier", [tensor], outputs=[grpcclient.InferRequestedOutput("logits", class_count=2)]
+    ).as_numpy("logits")
     assert top.shape == (2, 2) and top[0].tolist() == top[1].tolist()
     assert all(item.decode().split(":")[2].startswith("class_") for item in top[0])
 

@@ -18,7 +18,7 @@ CLIENTS = 8
 
 @case("batching", "dynamic batching on vs off, 8 clients of batch 1", order=3)
 def run(context: Context) -> list[Figure]:
-    from convzoo.server.client import InferenceClient
+    from convzoo.client.inference import InferenceClient
 
     (arch,) = context.archs("resnet50")
     spec = context.models.spec(arch)
@@ -37,9 +37,14 @@ def run(context: Context) -> list[Figure]:
 
         batched(), unbatched()  # warm-up
         seconds = 2 * context.seconds  # eight clients run in bursts: longer samples
-        pairs = interleave(lambda: load(batched, 1, clients=CLIENTS, seconds=seconds),
-                           lambda: load(unbatched, 1, clients=CLIENTS, seconds=seconds), context.rounds)
+        pairs = interleave(
+            lambda: load(batched, 1, clients=CLIENTS, seconds=seconds),
+            lambda: load(unbatched, 1, clients=CLIENTS, seconds=seconds),
+            context.rounds,
+        )
     return [
-        Figure("batching", f"{spec.name}: throughput", "batching on", "batching off", "items_per_s", pairs, Target(1.0)),
+        Figure(
+            "batching", f"{spec.name}: throughput", "batching on", "batching off", "items_per_s", pairs, Target(1.0)
+        ),
         Figure("batching", f"{spec.name}: p99 latency", "batching on", "batching off", "p99", pairs),
     ]

@@ -32,10 +32,15 @@ def run(context: Context) -> list[Figure]:
         return {**measured, "gflops": measured["items_per_s"] * flops / 1e9}
 
     def peak():
-        products = {"onnxruntime": lambda: matmul.run(None, {"a": matrix, "b": matrix}),
-                    "numpy": lambda: matrix @ matrix, "pytorch": lambda: torch.mm(tensor, tensor)}
-        rates = {name: load(call, 1, seconds=context.seconds / 3)["items_per_s"] * 2 * size**3 / 1e9
-                 for name, call in products.items()}
+        products = {
+            "onnxruntime": lambda: matmul.run(None, {"a": matrix, "b": matrix}),
+            "numpy": lambda: matrix @ matrix,
+            "pytorch": lambda: torch.mm(tensor, tensor),
+        }
+        rates = {
+            name: load(call, 1, seconds=context.seconds / 3)["items_per_s"] * 2 * size**3 / 1e9
+            for name, call in products.items()
+        }
         return {"gflops": max(rates.values()), **{f"{name}_gflops": rate for name, rate in rates.items()}}
 
     achieved(), peak()  # warm-up
@@ -49,9 +54,12 @@ def _matmul_session(size: int, threads: int):
     from onnx import TensorProto, helper
 
     square = [size, size]
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, square) for n in ("a", "b")],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, square)])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, square) for n in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, square)],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -17,7 +17,7 @@ CLIENTS = 16
 
 @case("gpu", "CUDA: served vs in-process at batch 1/8/64, batching gain at concurrency 16", order=20, default=False)
 def run(context: Context) -> list[Figure]:
-    from convzoo.server.client import InferenceClient
+    from convzoo.client.inference import InferenceClient
 
     if not context.device.startswith("cuda"):
         raise ValueError("the gpu case needs --device cuda[:N]")
@@ -44,10 +44,21 @@ def run(context: Context) -> list[Figure]:
                 return model.run({feed: images}, [output])
 
             served(), in_process()  # warm-up (cuDNN picks its algorithms per shape)
-            pairs = interleave(lambda: load(served, batch, seconds=context.seconds),
-                               lambda: load(in_process, batch, seconds=context.seconds), context.rounds)
-            figures.append(Figure("gpu", f"{spec.name} batch {batch}: throughput", "served", "in-process (IOBinding)",
-                                  "items_per_s", pairs))
+            pairs = interleave(
+                lambda: load(served, batch, seconds=context.seconds),
+                lambda: load(in_process, batch, seconds=context.seconds),
+                context.rounds,
+            )
+            figures.append(
+                Figure(
+                    "gpu",
+                    f"{spec.name} batch {batch}: throughput",
+                    "served",
+                    "in-process (IOBinding)",
+                    "items_per_s",
+                    pairs,
+                )
+            )
         image = np.random.default_rng(0).standard_normal((1, 3, spec.input_size, spec.input_size), np.float32)
 
         def batched():
@@ -58,10 +69,25 @@ def run(context: Context) -> list[Figure]:
 
         load(batched, 1, clients=CLIENTS, seconds=context.seconds)  # warm-up: batch sizes vary
         unbatched()
-        pairs = interleave(lambda: load(batched, 1, clients=CLIENTS, seconds=context.seconds),
-                           lambda: load(unbatched, 1, clients=CLIENTS, seconds=context.seconds), context.rounds)
-        figures.append(Figure("gpu", f"{spec.name} concurrency {CLIENTS}: throughput", "batching on", "batching off",
-                              "items_per_s", pairs, Target(3.0)))
-        figures.append(Figure("gpu", f"{spec.name} concurrency {CLIENTS}: p99 latency", "batching on", "batching off",
-                              "p99", pairs))
+        pairs = interleave(
+            lambda: load(batched, 1, clients=CLIENTS, seconds=context.seconds),
+            lambda: load(unbatched, 1, clients=CLIENTS, seconds=context.seconds),
+            context.rounds,
+        )
+        figures.append(
+            Figure(
+                "gpu",
+                f"{spec.name} concurrency {CLIENTS}: throughput",
+                "batching on",
+                "batching off",
+                "items_per_s",
+                pairs,
+                Target(3.0),
+            )
+        )
+        figures.append(
+            Figure(
+                "gpu", f"{spec.name} concurrency {CLIENTS}: p99 latency", "batching on", "batching off", "p99", pairs
+            )
+        )
     return figures

@@ -20,7 +20,7 @@ from benchmarks.registry import case
 def run(context: Context) -> list[Figure]:
     import onnxruntime as ort
 
-    from convzoo.server.client import InferenceClient
+    from convzoo.client.inference import InferenceClient
 
     (arch,) = context.archs("vgg16")
     spec = context.models.spec(arch)
@@ -30,15 +30,22 @@ def run(context: Context) -> list[Figure]:
     empty.mkdir(parents=True, exist_ok=True)
     image = np.zeros((1, 3, spec.input_size, spec.input_size), np.float32)
 
-    with context.start_server(empty) as empty_server, context.start_server(repository) as server, \
-            InferenceClient(server.url) as client:
+    with (
+        context.start_server(empty) as empty_server,
+        context.start_server(repository) as server,
+        InferenceClient(server.url) as client,
+    ):
         first = {"rss": server.rss_bytes(), "empty_rss": empty_server.rss_bytes()}  # after start-up
 
         def served():
             client.unload(spec.name)
             tick = time.perf_counter()
             client.load(spec.name)
-            return {"seconds": time.perf_counter() - tick, "rss": server.rss_bytes(), "empty_rss": empty_server.rss_bytes()}
+            return {
+                "seconds": time.perf_counter() - tick,
+                "rss": server.rss_bytes(),
+                "empty_rss": empty_server.rss_bytes(),
+            }
 
         def bare():
             tick = time.perf_counter()
@@ -52,8 +59,23 @@ def run(context: Context) -> list[Figure]:
     size = path.stat().st_size
     memory = [({"bytes": a["rss"] - a["empty_rss"], **a}, {"bytes": size}) for a in [first] + [a for a, _ in pairs]]
     return [
-        Figure("memory", f"{spec.name}: RSS added to an empty server / file size", "RSS added", "file size", "bytes",
-               memory, Target(1.5, at_least=False), {"samples": "the first is the start-up load, then one per reload"}),
-        Figure("memory", f"{spec.name}: load-to-ready / bare session + warm-up", "load-to-ready", "bare session",
-               "seconds", pairs, Target(1.2, at_least=False)),
+        Figure(
+            "memory",
+            f"{spec.name}: RSS added to an empty server / file size",
+            "RSS added",
+            "file size",
+            "bytes",
+            memory,
+            Target(1.5, at_least=False),
+            {"samples": "the first is the start-up load, then one per reload"},
+        ),
+        Figure(
+            "memory",
+            f"{spec.name}: load-to-ready / bare session + warm-up",
+            "load-to-ready",
+            "bare session",
+            "seconds",
+            pairs,
+            Target(1.2, at_least=False),
+        ),
     ]

@@ -28,7 +28,9 @@ def write_images(folder: Path, count: int, classes: int) -> Path:
         name = f"image_{index:04d}.jpg"
         path = folder / name
         if not path.is_file():
-            coarse = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize(SIZE, Image.Resampling.BICUBIC)
+            coarse = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize(
+                SIZE, Image.Resampling.BICUBIC
+            )
             grain = rng.normal(0, 6, (SIZE[1], SIZE[0], 3))
             pixels = np.clip(np.asarray(coarse, np.float32) + grain, 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(path, "JPEG", quality=90)
@@ -41,13 +43,13 @@ def write_images(folder: Path, count: int, classes: int) -> Path:
 
 @case("pipeline", "evaluation end to end vs model only (images/s)", order=4)
 def run(context: Context) -> list[Figure]:
+    from convzoo.base.datasets import open_dataset
+    from convzoo.base.loader import load_batches
     from convzoo.plugins import registry
     from convzoo.plugins.backends import GrpcBackend, OnnxBackend
     from convzoo.plugins.cli import DEFAULT_WORKERS
-    from convzoo.plugins.datasets import open_dataset
     from convzoo.plugins.evaluate import Settings
     from convzoo.plugins.evaluate import run as evaluate
-    from convzoo.plugins.loader import load_batches
 
     (arch,) = context.archs("resnet50")
     spec = context.models.spec(arch)
@@ -58,10 +60,14 @@ def run(context: Context) -> list[Figure]:
     context.models.serve_copy(arch, repository, spec.name, max_batch_size=64)
     figures = []
     with context.start_server(repository) as server:
-        backends = {"in process": OnnxBackend(context.models.path(arch), device=context.device),
-                    "through the server": GrpcBackend(server.url, spec.name)}
+        backends = {
+            "in process": OnnxBackend(context.models.path(arch), device=context.device),
+            "through the server": GrpcBackend(server.url, spec.name),
+        }
         for where, backend in backends.items():
-            tensors = [b.images for b in load_batches(dataset.samples, backend.preprocessing, batch_size=batch, workers=0)]
+            tensors = [
+                b.images for b in load_batches(dataset.samples, backend.preprocessing, batch_size=batch, workers=0)
+            ]
 
             def end_to_end():
                 return evaluate(dataset, backend, registry.from_spec(registry.DEFAULT_SPEC), settings)
@@ -70,9 +76,19 @@ def run(context: Context) -> list[Figure]:
                 return [backend.infer(images) for images in tensors]
 
             model_only()  # warm-up
-            pairs = interleave(lambda: load(end_to_end, count, seconds=0),
-                               lambda: load(model_only, count, seconds=0), context.rounds)
-            figures.append(Figure("pipeline", f"{spec.name} {where}, batch {batch}", "end to end", "model only",
-                                  "items_per_s", pairs, TARGET))
+            pairs = interleave(
+                lambda: load(end_to_end, count, seconds=0), lambda: load(model_only, count, seconds=0), context.rounds
+            )
+            figures.append(
+                Figure(
+                    "pipeline",
+                    f"{spec.name} {where}, batch {batch}",
+                    "end to end",
+                    "model only",
+                    "items_per_s",
+                    pairs,
+                    TARGET,
+                )
+            )
         backends["through the server"].close()
     return figures

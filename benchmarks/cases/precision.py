@@ -41,18 +41,30 @@ def run(context: Context) -> list[Figure]:
                 return fp32.run({fp32.inputs[0].name: images}, [fp32.outputs[0].name])
 
             run_lower(), run_fp32()  # warm-up
-            pairs = interleave(lambda: load(run_lower, batch, seconds=context.seconds),
-                               lambda: load(run_fp32, batch, seconds=context.seconds), context.rounds)
-            figures.append(Figure("precision", f"{spec.name} {precision} batch {batch}", precision, "fp32",
-                                  "items_per_s", pairs, TARGETS.get(precision) if cpu else None,
-                                  {"device": lower.device, "report_vs_fp32": lower.card.get("precision_report")}))
+            pairs = interleave(
+                lambda: load(run_lower, batch, seconds=context.seconds),
+                lambda: load(run_fp32, batch, seconds=context.seconds),
+                context.rounds,
+            )
+            figures.append(
+                Figure(
+                    "precision",
+                    f"{spec.name} {precision} batch {batch}",
+                    precision,
+                    "fp32",
+                    "items_per_s",
+                    pairs,
+                    TARGETS.get(precision) if cpu else None,
+                    {"device": lower.device, "report_vs_fp32": lower.card.get("precision_report")},
+                )
+            )
         del lower
     return figures
 
 
 def variant(context: Context, arch: str, precision: str):
     """The model folder of ``arch`` in ``precision``, exported now unless it is already there."""
-    from convzoo.exporters.card import read_card
+    from convzoo.base.card import read_card
     from convzoo.exporters.pipeline import export_model
     from convzoo.exporters.precision import PrecisionOptions
 
@@ -63,10 +75,21 @@ def variant(context: Context, arch: str, precision: str):
     wanted["precision"] = precision
     if path.is_file() and {key: read_card(path).get(key) for key in wanted} == wanted:
         return folder
-    options = PrecisionOptions(precision, calibration=str(calibration_images(context)), calibration_count=CALIBRATION,
-                               holdout_count=HOLDOUT)
-    export_model(spec.arch, context.models.root, weights="random", seed=SEED, name=folder.name, force=True,
-                 input_size=spec.input_size, num_classes=spec.num_classes, progress=False, precision=options)
+    options = PrecisionOptions(
+        precision, calibration=str(calibration_images(context)), calibration_count=CALIBRATION, holdout_count=HOLDOUT
+    )
+    export_model(
+        spec.arch,
+        context.models.root,
+        weights="random",
+        seed=SEED,
+        name=folder.name,
+        force=True,
+        input_size=spec.input_size,
+        num_classes=spec.num_classes,
+        progress=False,
+        precision=options,
+    )
     return folder
 
 

@@ -35,9 +35,21 @@ def run(context: Context) -> list[Figure]:
                     return eager(tensor)
 
             onnxruntime(), pytorch()  # warm-up
-            pairs = interleave(lambda: load(onnxruntime, batch, seconds=context.seconds),
-                               lambda: load(pytorch, batch, seconds=context.seconds), context.rounds)
-            figures.append(Figure("runtime", f"{spec.name} batch {batch}", "onnxruntime", "pytorch eager",
-                                  "items_per_s", pairs, TARGET if arch == "resnet50" else None))
+            pairs = interleave(
+                lambda: load(onnxruntime, batch, seconds=context.seconds),
+                lambda: load(pytorch, batch, seconds=context.seconds),
+                context.rounds,
+            )
+            figures.append(
+                Figure(
+                    "runtime",
+                    f"{spec.name} batch {batch}",
+                    "onnxruntime",
+                    "pytorch eager",
+                    "items_per_s",
+                    pairs,
+                    TARGET if arch == "resnet50" else None,
+                )
+            )
         del model, eager
     return figures

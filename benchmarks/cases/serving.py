@@ -14,7 +14,7 @@ SETTINGS = {(1, 1): Target(0.85), (8, 1): Target(0.90), (1, 4): None, (8, 4): No
 
 @case("serving", "served vs in-process (throughput, latency)", order=2)
 def run(context: Context) -> list[Figure]:
-    from convzoo.server.client import InferenceClient
+    from convzoo.client.inference import InferenceClient
 
     (arch,) = context.archs("resnet50")
     spec = context.models.spec(arch)
@@ -34,10 +34,15 @@ def run(context: Context) -> list[Figure]:
                 return model.run({feed: images}, [output])
 
             served(), in_process()  # warm-up
-            pairs = interleave(lambda: load(served, batch, clients=clients, seconds=context.seconds),
-                               lambda: load(in_process, batch, clients=clients, seconds=context.seconds), context.rounds)
+            pairs = interleave(
+                lambda: load(served, batch, clients=clients, seconds=context.seconds),
+                lambda: load(in_process, batch, clients=clients, seconds=context.seconds),
+                context.rounds,
+            )
             label = f"{spec.name} batch {batch}, concurrency {clients}"
-            figures.append(Figure("serving", f"{label}: throughput", "served", "in-process", "items_per_s", pairs, target))
+            figures.append(
+                Figure("serving", f"{label}: throughput", "served", "in-process", "items_per_s", pairs, target)
+            )
             figures.append(Figure("serving", f"{label}: p50 latency", "served", "in-process", "p50", pairs))
             figures.append(Figure("serving", f"{label}: p99 latency", "served", "in-process", "p99", pairs))
     return figures

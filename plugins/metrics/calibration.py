@@ -60,8 +60,10 @@ class Calibration(Metric):
     def compute(self) -> dict:
         total = sum(self.count)
         ece = sum(abs(self.correct[b] - self.confidence[b]) for b in range(self.bins) if self.count[b])
-        return {"calibration": {
-            "ece": ece / total if total else 0.0,
-            "bins": self.bins,
-            "mean_confidence": sum(self.confidence) / total if total else 0.0,
-        }}
+        return {
+            "calibration": {
+                "ece": ece / total if total else 0.0,
+                "bins": self.bins,
+                "mean_confidence": sum(self.confidence) / total if total else 0.0,
+            }
+        }

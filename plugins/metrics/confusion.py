@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convzoo.plugins import imagenet
+from convzoo.base import imagenet
 from convzoo.plugins.api import Batch, Metric, top_classes
 
 
@@ -42,7 +42,9 @@ class Confusion(Metric):
             return names[index] if index < len(names) else str(index)
 
         ranked = sorted(self.pairs.items(), key=lambda item: (-item[1], item[0]))[: self.top]
-        return {"confusion": [
-            {"true": t, "predicted": p, "true_name": name(t), "predicted_name": name(p), "count": n}
-            for (t, p), n in ranked
-        ]}
+        return {
+            "confusion": [
+                {"true": t, "predicted": p, "true_name": name(t), "predicted_name": name(p), "count": n}
+                for (t, p), n in ranked
+            ]
+        }

@@ -43,12 +43,14 @@ class Latency(Metric):
             return {"latency": {"batches": 0}}
         ms = np.asarray(self.seconds) * 1000.0
         total = float(sum(self.seconds))
-        return {"latency": {
-            "batches": len(ms),
-            "images": sum(self.sizes),
-            "seconds": total,
-            "images_per_second": sum(self.sizes) / total if total > 0 else float("inf"),
-            "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)),
-            "mean_ms": float(ms.mean()),
-        }}
+        return {
+            "latency": {
+                "batches": len(ms),
+                "images": sum(self.sizes),
+                "seconds": total,
+                "images_per_second": sum(self.sizes) / total if total > 0 else float("inf"),
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p99_ms": float(np.percentile(ms, 99)),
+                "mean_ms": float(ms.mean()),
+            }
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convzoo.plugins import imagenet
+from convzoo.base import imagenet
 from convzoo.plugins.api import Batch, Metric, class_ranks
 
 
@@ -28,8 +28,10 @@ class PerClass(Metric):
             self.correct[label] = self.correct.get(label, 0) + int(hit)
 
     def state_dict(self) -> dict:
-        return {"correct": {str(c): n for c, n in self.correct.items()},
-                "total": {str(c): n for c, n in self.total.items()}}
+        return {
+            "correct": {str(c): n for c, n in self.correct.items()},
+            "total": {str(c): n for c, n in self.total.items()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.correct = {int(c): int(n) for c, n in state["correct"].items()}
@@ -45,10 +47,19 @@ class PerClass(Metric):
         names = imagenet.class_names()
         accuracy = {c: 100.0 * self.correct[c] / self.total[c] for c in sorted(self.total)}
         worst = sorted(accuracy, key=lambda c: (accuracy[c], c))[: self.worst]
-        return {"per_class": {
-            "classes": len(accuracy),
-            "mean_accuracy": float(np.mean(list(accuracy.values()))) if accuracy else 0.0,
-            "accuracy": {str(c): a for c, a in accuracy.items()},
-            "worst": [{"index": c, "name": names[c] if c < len(names) else str(c),
-                       "accuracy": accuracy[c], "count": self.total[c]} for c in worst],
-        }}
+        return {
+            "per_class": {
+                "classes": len(accuracy),
+                "mean_accuracy": float(np.mean(list(accuracy.values()))) if accuracy else 0.0,
+                "accuracy": {str(c): a for c, a in accuracy.items()},
+                "worst": [
+                    {
+                        "index": c,
+                        "name": names[c] if c < len(names) else str(c),
+                        "accuracy": accuracy[c],
+                        "count": self.total[c],
+                    }
+                    for c in worst
+                ],
+            }
+        }

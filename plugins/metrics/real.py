@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from convzoo.plugins import imagenet
+from convzoo.base import imagenet
 from convzoo.plugins.api import Batch, Metric, top_classes
 
 _VAL_FILE = re.compile(r"ILSVRC2012_val_(\d{8})(\.[^/]*)?$")

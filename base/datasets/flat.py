@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from convzoo.plugins import imagenet
-from convzoo.plugins.datasets.dataset import Dataset, image_files, sample
+from convzoo.base import imagenet
+from convzoo.base.datasets.dataset import Dataset, image_files, sample
 
 NAME = "flat"
 FALLBACK = True

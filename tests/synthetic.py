@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convzoo.plugins.imagenet import NUM_CLASSES
-from convzoo.plugins.preprocessing import Preprocessing
+from convzoo.base.imagenet import NUM_CLASSES
+from convzoo.base.preprocessing import Preprocessing
 
 # Small crop keeps tests fast; the recipe travels in the model's metadata like a real export.
 PREPROCESSING = Preprocessing(resize_size=32, crop_size=28)
@@ -31,8 +31,12 @@ def level(position: int) -> int:
     return 16 + STEP * position
 
 
-def build_model(path: str | Path, classes: tuple[int, ...], preprocessing: Preprocessing | None = PREPROCESSING,
-                card: dict | None = None) -> Path:
+def build_model(
+    path: str | Path,
+    classes: tuple[int, ...],
+    preprocessing: Preprocessing | None = PREPROCESSING,
+    card: dict | None = None,
+) -> Path:
     """Write the classifier for ``classes`` (positions 0..n-1 on the red line) to ``path``."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -44,19 +48,25 @@ def build_model(path: str | Path, classes: tuple[int, ...], preprocessing: Prepr
     # -(x - a)^2 = 2ax - a^2 - x^2, and x^2 is the same for every class: logits are linear in x.
     weight = np.zeros((3, NUM_CLASSES), np.float32)
     weight[0] = 2 * anchors
-    bias = (-(anchors ** 2)).astype(np.float32)
+    bias = (-(anchors**2)).astype(np.float32)
     size = recipe.crop_size
     graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3], keepdims=0),
-         helper.make_node("MatMul", ["mean", "weight"], ["scaled"]),
-         helper.make_node("Add", ["scaled", "bias"], ["logits"])],
+        [
+            helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3], keepdims=0),
+            helper.make_node("MatMul", ["mean", "weight"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "bias"], ["logits"]),
+        ],
         "synthetic_red_classifier",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", NUM_CLASSES])],
         [numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    metadata = {"card": json.dumps(card or {"arch": "synthetic", "params": int(weight.size + bias.size), "macs": 3 * NUM_CLASSES})}
+    metadata = {
+        "card": json.dumps(
+            card or {"arch": "synthetic", "params": int(weight.size + bias.size), "macs": 3 * NUM_CLASSES}
+        )
+    }
     if preprocessing is not None:
         metadata["preprocessing"] = json.dumps(preprocessing.to_dict())
     helper.set_model_props(model, metadata)

@@ -22,7 +22,7 @@ class ImageNetClass:
 
 
 def _data_text(name: str) -> str:
-    return files("convzoo.plugins").joinpath("data", name).read_text(encoding="utf-8")
+    return files("convzoo.base.data").joinpath(name).read_text(encoding="utf-8")
 
 
 @cache

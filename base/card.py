@@ -4,7 +4,7 @@ Two keys: ``card`` (JSON: arch, activation, num_classes, input_size, weights {so
 sha256, ...}, params, macs, parity {...}, versions {...}, precision, opset; fp16/int8
 add conversion {...}, calibration {layout, count, holdout, sha256, ...} and
 precision_report {...}, see ``precision``) and ``preprocessing`` (JSON of
-:class:`convzoo.plugins.preprocessing.Preprocessing`).
+:class:`convzoo.base.preprocessing.Preprocessing`).
 Reading needs only ``onnx`` (no torch); an ONNX Runtime session's
 ``get_modelmeta().custom_metadata_map`` gives the same strings to :func:`card_from_metadata`.
 """
@@ -28,8 +28,9 @@ def with_metadata(model: bytes, card: dict, preprocessing: dict) -> bytes:
     import onnx
 
     fragment = onnx.ModelProto()
-    onnx.helper.set_model_props(fragment, {CARD_KEY: json.dumps(card, sort_keys=True),
-                                           PREPROCESSING_KEY: json.dumps(preprocessing)})
+    onnx.helper.set_model_props(
+        fragment, {CARD_KEY: json.dumps(card, sort_keys=True), PREPROCESSING_KEY: json.dumps(preprocessing)}
+    )
     return model + fragment.SerializeToString()
 
 
@@ -67,5 +68,9 @@ def versions() -> dict[str, str]:
         convzoo = version("convzoo")
     except PackageNotFoundError:
         convzoo = "unknown"
-    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-            "convzoo": convzoo}
+    return {
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "convzoo": convzoo,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convzoo.plugins.datasets.dataset import Dataset, sample
+from convzoo.base.datasets.dataset import Dataset, sample
 
 NAME = "mlperf"
 VAL_MAP = "val_map.txt"

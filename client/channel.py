@@ -8,13 +8,13 @@ Commands share the flags: ``--tls``, ``--tls-ca FILE``, ``--auth-token-file FILE
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import grpc
 
-from convzoo.server.auth import read_token
+from convzoo.base.tokens import read_token
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,19 @@ class Security:
     token: str | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "Security":
+    def from_args(cls, args: argparse.Namespace) -> Security:
         ca = args.tls_ca.read_bytes() if args.tls_ca else None
         token = read_token(args.auth_token_file) if args.auth_token_file else None
         return cls(tls=args.tls or ca is not None, ca=ca, token=token)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's certificate authorities")
-    parser.add_argument("--tls-ca", type=Path, metavar="PEM", help="connect over TLS, trusting this certificate (implies --tls)")
+    parser.add_argument(
+        "--tls", action="store_true", help="connect over TLS, trusting the system's certificate authorities"
+    )
+    parser.add_argument(
+        "--tls-ca", type=Path, metavar="PEM", help="connect over TLS, trusting this certificate (implies --tls)"
+    )
     parser.add_argument("--auth-token-file", type=Path, metavar="FILE", help="send the bearer token in FILE")
 
 

@@ -38,9 +38,7 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"unknown interpolation {self.interpolation!r}; expected one of {sorted(INTERPOLATIONS)}"
-            )
+            raise ValueError(f"unknown interpolation {self.interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
         if self.resize_size <= 0 or self.crop_size <= 0:
             raise ValueError("resize_size and crop_size must be positive")
 
@@ -48,7 +46,7 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Preprocessing":
+    def from_dict(cls, data: dict) -> Preprocessing:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in ("mean", "std"):
             if key in known:
@@ -56,18 +54,18 @@ class Preprocessing:
         return cls(**known)
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> "Preprocessing":
+    def from_metadata(cls, metadata: dict[str, str]) -> Preprocessing:
         """The recipe recorded in an ONNX model's ``metadata_props``, or the default."""
         text = metadata.get(METADATA_KEY)
         return cls.from_dict(json.loads(text)) if text else TORCHVISION_DEFAULT
 
-    def for_crop(self, crop: int) -> "Preprocessing":
+    def for_crop(self, crop: int) -> Preprocessing:
         """This recipe for a model whose input is ``crop`` pixels, keeping the resize/crop ratio."""
         if crop == self.crop_size:
             return self
         return replace(self, crop_size=crop, resize_size=round(crop * self.resize_size / self.crop_size))
 
-    def override(self, **changes) -> "Preprocessing":
+    def override(self, **changes) -> Preprocessing:
         """A copy with the given (non-None) fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

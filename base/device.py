@@ -28,7 +28,7 @@ class DeviceRequest:
     conv_algo_search: str = "EXHAUSTIVE"
 
     @classmethod
-    def parse(cls, text: str, *, strict: bool = False, conv_algo_search: str = "EXHAUSTIVE") -> "DeviceRequest":
+    def parse(cls, text: str, *, strict: bool = False, conv_algo_search: str = "EXHAUSTIVE") -> DeviceRequest:
         """Parse ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
         match = re.fullmatch(r"(auto|cpu|cuda)(?::(\d+))?", text.strip().lower())
         if not match or (match.group(2) is not None and match.group(1) != "cuda"):
@@ -54,7 +54,7 @@ class DeviceRequest:
         }
         return [(CUDA, options), CPU]
 
-    def resolve_auto(self) -> "DeviceRequest":
+    def resolve_auto(self) -> DeviceRequest:
         """For ``auto``: probe once whether a CUDA session really runs on CUDA, and return
         ``cuda:0`` or ``cpu`` accordingly (so each model does not retry and log the fallback)."""
         if self.kind != "auto":

@@ -13,19 +13,19 @@ Errors from the server raise ``InferenceServerError`` (an OSError) with the gRPC
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import grpc
 import numpy as np
 
+from convzoo.base import classification, codec, wire
+from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
+from convzoo.base.datatypes import DATATYPES
+from convzoo.base.errors import ServingError
+from convzoo.client.channel import Security, open_channel
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server import classification, codec, wire
-from convzoo.server.channel import Security, open_channel
-from convzoo.server.codec import DEFAULT_MAX_MESSAGE_BYTES
-from convzoo.server.datatypes import DATATYPES
-from convzoo.server.errors import ServingError
-
 
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -69,7 +69,7 @@ class InferenceClient:
         self._timeout = timeout
         self._metadata: dict[tuple[str, str], pb.ModelMetadataResponse] = {}
 
-    def __enter__(self) -> "InferenceClient":
+    def __enter__(self) -> InferenceClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -141,7 +141,9 @@ class InferenceClient:
         request = wire_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)
         return decode_response(self._call("ModelInfer", request))
 
-    def infer(self, model: str, array: np.ndarray, *, version: str = "", input_name: str = "", output_name: str = "") -> np.ndarray:
+    def infer(
+        self, model: str, array: np.ndarray, *, version: str = "", input_name: str = "", output_name: str = ""
+    ) -> np.ndarray:
         """One input array in, one output array out (default: the model's first input and output)."""
         metadata = self.model_metadata(model, version)
         name = input_name or metadata.inputs[0].name
@@ -149,7 +151,14 @@ class InferenceClient:
         return self.infer_tensors(model, {name: array}, outputs=[output], version=version)[output]
 
     def infer_images(
-        self, model: str, images: Sequence[bytes], *, top_k: int = 5, version: str = "", input_name: str = "", output_name: str = ""
+        self,
+        model: str,
+        images: Sequence[bytes],
+        *,
+        top_k: int = 5,
+        version: str = "",
+        input_name: str = "",
+        output_name: str = "",
     ) -> list[list[Classification]]:
         """Encoded images (JPEG/PNG bytes) in; per image the top-k classes, best first.
 
@@ -160,12 +169,19 @@ class InferenceClient:
         output = output_name or metadata.outputs[0].name
         array = np.empty(len(images), dtype=object)
         array[:] = [bytes(image) for image in images]
-        result = self.infer_tensors(model, {name: array}, outputs=[output], version=version, classification_k=top_k)[output]
+        result = self.infer_tensors(model, {name: array}, outputs=[output], version=version, classification_k=top_k)[
+            output
+        ]
         return [[Classification(*classification.parse(item)) for item in row] for row in result]
 
 
 def wire_request(
-    model: str, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] = (), version: str = "", classification_k: int = 0
+    model: str,
+    inputs: dict[str, np.ndarray],
+    *,
+    outputs: Sequence[str] = (),
+    version: str = "",
+    classification_k: int = 0,
 ) -> wire.Request:
     """A ModelInferRequest with every input as raw contents, still views of the arrays."""
     message = pb.ModelInferRequest(model_name=model, model_version=version)
@@ -182,7 +198,12 @@ def wire_request(
 
 
 def build_request(
-    model: str, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] = (), version: str = "", classification_k: int = 0
+    model: str,
+    inputs: dict[str, np.ndarray],
+    *,
+    outputs: Sequence[str] = (),
+    version: str = "",
+    classification_k: int = 0,
 ) -> pb.ModelInferRequest:
     """A ModelInferRequest with every input in ``raw_input_contents`` (one protobuf message, for generated stubs)."""
     request = wire_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)

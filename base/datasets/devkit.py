@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from convzoo.plugins import imagenet
-from convzoo.plugins.datasets import flat
-from convzoo.plugins.datasets.dataset import Dataset, sample
+from convzoo.base import imagenet
+from convzoo.base.datasets import flat
+from convzoo.base.datasets.dataset import Dataset, sample
 
 NAME = "devkit"
 DEVKIT_DIR = Path("ILSVRC2012_devkit_t12") / "data"

@@ -11,8 +11,8 @@ import struct
 
 import numpy as np
 
-from convzoo.server.datatypes import Datatype, from_numpy
-from convzoo.server.errors import invalid
+from convzoo.base.datatypes import Datatype, from_numpy
+from convzoo.base.errors import invalid
 
 _LENGTH = struct.Struct("<I")
 # gRPC message limit for server and client: one batch of 64 RGB 224x224 FP32 images is
@@ -77,7 +77,9 @@ def decode_raw(buffer: bytes | memoryview, datatype: Datatype, shape: list[int],
         raise invalid(
             f"input '{name}': raw contents have {len(buffer)} bytes; expected {expected} for shape {shape_text(shape)} {datatype.name}"
         )
-    array = np.frombuffer(buffer, dtype=datatype.dtype.newbyteorder("<")).astype(datatype.dtype, copy=False).reshape(shape)
+    array = (
+        np.frombuffer(buffer, dtype=datatype.dtype.newbyteorder("<")).astype(datatype.dtype, copy=False).reshape(shape)
+    )
     if array.ctypes.data % ALIGNMENT:
         array = array.copy()  # ONNX Runtime's kernels round differently on unaligned data
     return array
@@ -89,11 +91,15 @@ def decode_contents(contents, datatype: Datatype, shape: list[int], name: str) -
         raise invalid(f"input '{name}': datatype {datatype.name} has no typed contents; send it in raw_input_contents")
     used = [field.name for field, _ in contents.ListFields()]
     if used != [datatype.contents]:
-        raise invalid(f"input '{name}': datatype {datatype.name} expects its data in contents.{datatype.contents}; got {', '.join(used) or 'nothing'}")
+        raise invalid(
+            f"input '{name}': datatype {datatype.name} expects its data in contents.{datatype.contents}; got {', '.join(used) or 'nothing'}"
+        )
     values = getattr(contents, datatype.contents)
     expected = element_count(shape)
     if len(values) != expected:
-        raise invalid(f"input '{name}': contents has {len(values)} elements; expected {expected} for shape {shape_text(shape)}")
+        raise invalid(
+            f"input '{name}': contents has {len(values)} elements; expected {expected} for shape {shape_text(shape)}"
+        )
     if datatype.name == "BYTES":
         array = np.empty(len(values), dtype=object)
         array[:] = list(values)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from convzoo.plugins import imagenet
+from convzoo.base import imagenet
 
 # Files a folder-scanning layout picks up; decoding is by content, whatever the suffix says.
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -43,8 +43,9 @@ def natural_key(name: str) -> list:
 
 def image_files(folder: Path) -> list[Path]:
     """Image files directly in ``folder`` (no hidden files), in natural order."""
-    files = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+    files = [
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    ]
     return sorted(files, key=lambda p: natural_key(p.name))
 
 

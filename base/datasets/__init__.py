@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convzoo.plugins.datasets import csvfile, devkit, flat, imagefolder, imagenetv2, kaggle, mlperf
-from convzoo.plugins.datasets.dataset import Dataset, Sample
+from convzoo.base.datasets import csvfile, devkit, flat, imagefolder, imagenetv2, kaggle, mlperf
+from convzoo.base.datasets.dataset import Dataset, Sample
 
 LAYOUTS = {m.NAME: m for m in (imagefolder, devkit, flat, kaggle, imagenetv2, mlperf, csvfile)}
 FORMATS = ("auto", *LAYOUTS)

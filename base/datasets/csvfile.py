@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from convzoo.plugins.datasets.dataset import Dataset, class_index, sample
+from convzoo.base.datasets.dataset import Dataset, class_index, sample
 
 NAME = "csv"
 HEADER = ["file", "label"]
@@ -37,6 +37,8 @@ def read(root: Path) -> Dataset:
     base = path.parent
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    samples = [sample(base, base / row["file"], class_index(row["label"], f"{path.name}:{line}"))
-               for line, row in enumerate(rows, start=2)]
+    samples = [
+        sample(base, base / row["file"], class_index(row["label"], f"{path.name}:{line}"))
+        for line, row in enumerate(rows, start=2)
+    ]
     return Dataset(NAME, base, tuple(samples), path.name)

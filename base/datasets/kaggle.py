@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from convzoo.plugins import imagenet
-from convzoo.plugins.datasets.dataset import Dataset, class_index, sample
+from convzoo.base import imagenet
+from convzoo.base.datasets.dataset import Dataset, class_index, sample
 
 NAME = "kaggle"
 SOLUTION = "LOC_val_solution.csv"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 
-
 # Messages quote request fields (names, shapes); cap them so a huge field cannot make a huge reply.
 MAX_MESSAGE_CHARS = 1000
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convzoo.plugins.datasets.dataset import Dataset, image_files, sample
+from convzoo.base.datasets.dataset import Dataset, image_files, sample
 
 NAME = "imagenetv2"
 

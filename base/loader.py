@@ -9,14 +9,14 @@ other and with inference in the caller. Up to ``2 * workers`` batches are prepar
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
-from convzoo.plugins.datasets import Sample
-from convzoo.plugins.preprocessing import Preprocessing, decode_image
+from convzoo.base.datasets import Sample
+from convzoo.base.preprocessing import Preprocessing, decode_image
 
 ON_ERROR = ("fail", "skip")
 
@@ -43,7 +43,9 @@ def _load(sample: Sample, recipe: Preprocessing, draft: bool) -> np.ndarray:
     return recipe(decode_image(sample.path, draft=recipe.resize_size if draft else None))
 
 
-def _load_batch(samples: Sequence[Sample], start: int, recipe: Preprocessing, draft: bool, on_error: str) -> LoadedBatch:
+def _load_batch(
+    samples: Sequence[Sample], start: int, recipe: Preprocessing, draft: bool, on_error: str
+) -> LoadedBatch:
     images, labels, ids, failures = [], [], [], []
     for sample in samples:
         try:
@@ -84,7 +86,7 @@ def load_batches(
     starts = range(start, len(samples), batch_size)
 
     def job(i: int) -> LoadedBatch:
-        return _load_batch(samples[i:i + batch_size], i, recipe, draft, on_error)
+        return _load_batch(samples[i : i + batch_size], i, recipe, draft, on_error)
 
     if workers <= 0:
         yield from map(job, starts)

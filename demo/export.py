@@ -1,6 +1,6 @@
 """The main job's export step: AlexNet, VGG-16 and ResNet-50 into a model repository.
 
-``python -m convzoo.exporters.demo --repository out/repository`` exports the three
+``python -m convzoo.demo.export --repository out/repository`` exports the three
 headline models (seeded random weights: no download), printing each one's summary and
 parity, then a side-by-side table.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .pipeline import ExportResult, export_model
+from convzoo.exporters.pipeline import ExportResult, export_model
 
 HEADLINE = ("alexnet", "vgg16", "resnet50")
 
@@ -27,8 +27,10 @@ def export_headline(repository: str, archs=HEADLINE, weights: str = "random") ->
     print()
     print(f"{'model':<10} {'params':>12} {'GMACs':>7} {'ONNX MB':>8} {'max abs diff':>13} {'top-1 agree':>12}")
     for r in results:
-        print(f"{r.summary.arch:<10} {r.summary.params:>12,} {r.summary.macs / 1e9:>7.3f} "
-              f"{r.path.stat().st_size / 1e6:>8.1f} {r.parity.max_abs_diff:>13.3g} {r.parity.top1_agreement:>12.0%}")
+        print(
+            f"{r.summary.arch:<10} {r.summary.params:>12,} {r.summary.macs / 1e9:>7.3f} "
+            f"{r.path.stat().st_size / 1e6:>8.1f} {r.parity.max_abs_diff:>13.3g} {r.parity.top1_agreement:>12.0%}"
+        )
     return results
 
 

@@ -1,6 +1,6 @@
 """A stand-in for the ImageNet validation set, for the demo and benchmarks.
 
-``python -m convzoo.plugins.sample_data DIR --images N`` writes ``ILSVRC2012_img_val/``
+``python -m convzoo.demo.sample_data DIR --images N`` writes ``ILSVRC2012_img_val/``
 with the first N official validation file names (``ILSVRC2012_val_00000001.JPEG`` ...),
 so the ``flat`` layout labels them from the shipped ground truth. The pixels are smooth
 seeded noise at ImageNet-like size (500x375 or 375x500), not photographs: accuracy on them
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convzoo.plugins.datasets.flat import IMAGE_DIR
+from convzoo.base.datasets.flat import IMAGE_DIR
 
 SIZES = ((500, 375), (375, 500))
 

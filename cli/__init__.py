@@ -1,0 +1,1 @@
+"""convzoo.cli: the console entry point; each room registers its own subcommands."""

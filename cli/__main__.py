@@ -1,0 +1,5 @@
+import sys
+
+from convzoo.cli.commands import main
+
+sys.exit(main())

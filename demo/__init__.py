@@ -1,0 +1,1 @@
+"""convzoo.demo: what ``make demo`` runs: the demo exports and its generated sample dataset."""

@@ -1,8 +1,9 @@
-"""Client channels to a server: plain or TLS, with an optional bearer token.
+"""Client channels to a server or a fleet of replicas: plain or TLS, with an optional bearer token.
 
 A token travels as ``authorization: Bearer <token>`` call credentials, which gRPC sends only
 over TLS or to a server on this machine (local TCP), never in clear over a network.
 Commands share the flags: ``--tls``, ``--tls-ca FILE``, ``--auth-token-file FILE``.
+A ``url`` listing several endpoints (or a ``dns:///`` name) opens a fleet channel: see ``fleet``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import grpc
 
+from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.base.tokens import read_token
+from convzoo.client import fleet
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_channel(url: str, security: Security = Security(), options: Sequence[tuple] = ()) -> grpc.Channel:
-    """A channel to ``url`` (``host:port``) secured as ``security`` says."""
+    """A channel to ``url`` (``host:port``, or a fleet: ``host:port,host:port``, ``dns:///name:port``)
+    secured as ``security`` says."""
+    target = fleet.parse(url)
+    buffer = dict(options).get("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES)
+    options = [*options, *fleet.channel_options(target, buffer)]
+    url = target.uri
     if not security.tls and not security.token:
         return grpc.insecure_channel(url, options=options)
     transport = (

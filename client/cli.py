@@ -15,7 +15,12 @@ def register_infer(subparsers) -> None:
         help="classify images with a served model",
         description="Send encoded images to a server; print each image's top-k classes.",
     )
-    parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC server")
+    parser.add_argument(
+        "--server",
+        required=True,
+        metavar="HOST:PORT[,...]",
+        help="the gRPC server, or a fleet of replicas (HOST:PORT,HOST:PORT or dns:///NAME:PORT), balanced round-robin",
+    )
     parser.add_argument("--model", required=True, help="model name")
     parser.add_argument("--version", default="", help="model version (default: the latest ready one)")
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")

@@ -36,7 +36,12 @@ def register_eval(subparsers) -> None:
     )
     parser.add_argument("--format", default="auto", choices=FORMATS, help="dataset layout (default: detect)")
     parser.add_argument("--model", required=True, help="an ONNX file, or with --server the served model's name")
-    parser.add_argument("--server", metavar="HOST:PORT", help="infer through this KServe v2 gRPC endpoint")
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT[,...]",
+        help="infer through this KServe v2 gRPC endpoint, or a fleet of replicas (HOST:PORT,HOST:PORT or "
+        "dns:///NAME:PORT) balanced round-robin, a call to a failed replica retried on another",
+    )
     parser.add_argument(
         "--model-version", default="", help="model version on the server (default: the server's choice)"
     )
@@ -137,7 +142,11 @@ def _compare(args) -> int:
 
 def register_plugins(subparsers) -> None:
     parser = subparsers.add_parser("plugins", help="list installed evaluation plugins")
-    parser.add_argument("--server", metavar="HOST:PORT", help="list a convzoo server's plugins and datasets instead")
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT[,...]",
+        help="list a convzoo server's plugins and datasets instead (a fleet list asks one replica)",
+    )
     channel.add_arguments(parser)
     parser.set_defaults(func=_plugins)
 

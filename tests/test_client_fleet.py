@@ -22,10 +22,12 @@ from convzoo.client import fleet
 from convzoo.client.channel import Security
 from convzoo.client.inference import InferenceClient
 
-# 50 images, 10 batches of 5. Each request waits 0.4 s in the server's batching queue
-# (preferred size 64 is never reached), which keeps one request in flight long enough to be
-# caught and killed with it.
-ITEMS = [Item(f"{wnid(CLASSES[lp])}/{n}.JPEG", CLASSES[lp], dp) for n, (lp, dp) in enumerate(PAIRS * 5)]
+# 100 images in batches of 30: a request of 30 x 3 x 28 x 28 floats (282 KiB) is larger than
+# gRPC's default per-call retry buffer (256 KiB), so only a fleet channel can replay it. Each
+# request waits 0.4 s in the server's batching queue (preferred size 64 is never reached),
+# which keeps it in flight long enough to be caught and killed with its replica.
+ITEMS = [Item(f"{wnid(CLASSES[lp])}/{n}.JPEG", CLASSES[lp], dp) for n, (lp, dp) in enumerate(PAIRS * 10)]
+BATCH = 30
 PLUGINS = "top1,top5,per_class,confusion,calibration"  # all but latency, which is timing
 SLOW_QUEUE = ("--max-queue-delay-us", "400000", "--max-batch-size", "64", "--preferred-batch-size", "64")
 PENDING = re.compile(r'^nv_inference_pending_request_count\{model="synthetic",version="1"\} (\S+)$', re.M)
@@ -146,7 +148,7 @@ def test_a_replica_killed_mid_evaluation_costs_no_sample(replicas, tmp_path):
 
     def evaluate(name: str, server: str) -> tuple[dict, str]:
         report, predictions = tmp_path / f"{name}.json", tmp_path / f"{name}.csv"
-        flags = ["--model", "synthetic", "--data", root / "data", "--batch-size", "5", "--plugins", PLUGINS]
+        flags = ["--model", "synthetic", "--data", root / "data", "--batch-size", BATCH, "--plugins", PLUGINS]
         outputs = ["--output", report, "--predictions", predictions, "--no-progress"]
         assert convzoo("eval", "--server", server, *flags, *outputs) == 0
         return json.loads(report.read_text()), predictions.read_text()
@@ -155,11 +157,13 @@ def test_a_replica_killed_mid_evaluation_costs_no_sample(replicas, tmp_path):
 
     outcome: dict = {}
     run = threading.Thread(target=lambda: outcome.update(result=evaluate("fleet", fleet_of(servers))))
+    served = sum(metric(server, SUCCESSES) for server in servers)
     run.start()
     victim = None
-    while victim is None:  # wait until some replica holds a request of the run, then kill it with it
+    while victim is None:  # once a batch is done, wait until a replica holds the next one; kill it with it
         assert run.is_alive(), "the evaluation ended before a replica could be killed"
-        victim = next((s for s in servers if metric(s, PENDING) >= 1), None)
+        if sum(metric(server, SUCCESSES) for server in servers) > served:
+            victim = next((s for s in servers if metric(s, PENDING) >= 1), None)
         time.sleep(0.02)
     victim.process.kill()
     assert victim.wait() == -9

@@ -1,7 +1,8 @@
 """Fleet inference: one ``--server`` naming several replicas, balanced and retried by gRPC itself.
 
 Three real ``convzoo serve`` processes; one is SIGKILLed while it holds a request of a running
-evaluation, and the report still equals a single-server run's, sample for sample.
+evaluation, and the report still equals a single-server run's, sample for sample. Without a
+replica to retry on, an evaluation stops at its last checkpoint (no batch skipped) and resumes.
 """
 
 from __future__ import annotations
@@ -132,6 +133,12 @@ def test_requests_are_spread_over_every_replica(replicas):
         assert served_by_all(client, servers)
 
 
+def test_a_dns_target_is_dialled_through_the_fleet_channel(replicas):
+    _, servers = replicas
+    with InferenceClient(f"dns:///localhost:{servers[0].port}") as client:
+        assert served_by_all(client, servers[:1])
+
+
 def test_infer_and_plugins_take_a_list(replicas, tmp_path, cli):
     root, servers = replicas
     image = root / "data" / ITEMS[0].file
@@ -174,3 +181,34 @@ def test_a_replica_killed_mid_evaluation_costs_no_sample(replicas, tmp_path):
     assert report["metrics"]["top1"] == accuracy(ITEMS, 1) and report["count"] == single["count"] == len(ITEMS)
     assert predictions == single_predictions  # every sample, the same top five
     assert report["runtime"]["server"] == fleet_of(servers)
+
+
+def test_an_evaluation_that_loses_its_server_stops_and_resumes_to_the_same_report(replicas, tmp_path):
+    """A batch whose inference fails is never skipped: the run stops at the last checkpoint."""
+    root, _ = replicas
+    flags = ["--model", "synthetic", "--data", root / "data", "--batch-size", BATCH, "--plugins", PLUGINS]
+    report = tmp_path / "report.json"
+    lone = start_server(root / "repo", *SLOW_QUEUE)
+    outcome: dict = {}
+    command = ["eval", "--server", lone.url, *flags, "--output", report, "--checkpoint-every", "1", "--no-progress"]
+    run = threading.Thread(target=lambda: outcome.update(code=convzoo(*command)))
+    run.start()
+    while metric(lone, SUCCESSES) < 1 or metric(lone, PENDING) < 1:  # one batch done, the next one queued
+        assert run.is_alive(), "the evaluation ended before its server could be killed"
+        time.sleep(0.02)
+    lone.process.kill()
+    lone.wait()
+    run.join(120)
+    checkpoint = json.loads((tmp_path / "report.json.checkpoint.json").read_text())
+    assert outcome["code"] == 1 and not report.exists()
+    assert checkpoint["position"] == checkpoint["evaluated"] and checkpoint["position"] % BATCH == 0
+    assert 0 < checkpoint["position"] < len(ITEMS)
+    again = start_server(root / "repo", *SLOW_QUEUE, "--port", str(lone.port))  # the same address
+    try:
+        assert convzoo(*command, "--resume") == 0
+        resumed = json.loads(report.read_text())
+        assert convzoo("eval", "--server", again.url, *flags, "--output", tmp_path / "whole.json", "--no-progress") == 0
+    finally:
+        again.stop()
+    whole = json.loads((tmp_path / "whole.json").read_text())
+    assert resumed["metrics"] == whole["metrics"] and resumed["count"] == whole["count"] == len(ITEMS)

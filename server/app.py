@@ -27,6 +27,7 @@ from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.auth import BearerTokenInterceptor
+from convzoo.server.dataplane import DataPlane
 from convzoo.server.decoding import DecodingInterceptor
 from convzoo.server.manager import ModelManager
 from convzoo.server.servicer import InferenceServicer
@@ -63,7 +64,8 @@ class InferenceServer:
         self.manager = manager
         self.settings = settings
         self.health = health.HealthServicer()
-        self.servicer = InferenceServicer(manager, statistics)
+        self.dataplane = DataPlane(manager, statistics)
+        self.servicer = InferenceServicer(self.dataplane)
         manager.on_change = self._model_changed
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -115,14 +117,14 @@ class InferenceServer:
         if self.metrics_port is not None:
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         self.manager.load_all()
-        self.servicer.ready.set()
+        self.dataplane.ready.set()
         for name in ("", INFERENCE_SERVICE):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("server ready on %s:%d", self.settings.host, self.port)
 
     def stop(self, grace: float) -> None:
         """Drain: report not ready, refuse new RPCs, let in-flight ones finish within ``grace`` s."""
-        self.servicer.ready.clear()
+        self.dataplane.ready.clear()
         self.health.enter_graceful_shutdown()
         self.grpc.stop(grace).wait()
         self.manager.close()

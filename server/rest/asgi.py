@@ -44,7 +44,7 @@ class RestApp:
             await send({"type": "http.response.body", "body": b""})
 
     async def _reply(self, scope, headers: dict[str, str], receive) -> Reply:
-        path = scope["path"]
+        path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
         if self._expected is not None and not path.startswith(HEALTH_PREFIX):
             supplied = headers.get("authorization", "").encode("latin-1")
             if not hmac.compare_digest(supplied, self._expected):

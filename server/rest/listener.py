@@ -1,9 +1,10 @@
 """Serve the REST app with uvicorn (httptools parser, uvloop event loop) on a thread of the
 server process, beside gRPC, over the same data plane.
 
-Why this stack: measured on JSON infer of the tiny model (see ``benchmarks/rest_stack.py``),
-uvicorn + httptools + uvloop under a thin ASGI app answered more requests per second than
-aiohttp's server doing the same calls. The socket is bound here (no SO_REUSEPORT), so a
+Why this stack: the same routes under each server, JSON infer of the tests' 8x8 classifier,
+keep-alive clients, 3 interleaved rounds of 10 s, medians, on the shared 2-core machine
+(``python -m benchmarks.rest_stack --repository REPO``): uvicorn + httptools + uvloop 366 req/s
+(p50 1.09 ms) at 1 client and 762 req/s at 8; aiohttp 3.14 304 req/s (p50 1.35 ms) and 440. The socket is bound here (no SO_REUSEPORT), so a
 port in use is refused with one line instead of being shared with another server.
 """
 

@@ -1,7 +1,8 @@
 """The v2 REST paths (KServe v2 and Triton's extensions), each translated to one data-plane call.
 
-``handle`` takes a request's method, path, headers and body and returns a ``Reply``; it knows
-nothing of the HTTP server under it (``server/rest/asgi.py``).
+``handle`` takes a request's method, raw path (still percent-encoded: a model name's ``%2F``
+stays inside its segment and reaches the name check), headers and body and returns a
+``Reply``; it knows nothing of the HTTP server under it (``server/rest/asgi.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -98,10 +100,10 @@ class Routes:
             if not isinstance(parameters, dict):
                 raise invalid("'parameters' must be a JSON object")
             action = dp.load if match["action"] == "load" else dp.unload
-            action(match["model"], "", parameters)
+            action(unquote(match["model"]), "", parameters)
             return Reply(200, dict(JSON), [b"{}"])
         if match := MODEL_PATH.match(path):
-            name, version, action = match["model"], match["version"] or "", match["action"] or ""
+            name, version, action = unquote(match["model"]), unquote(match["version"] or ""), match["action"] or ""
             handlers: dict[str, tuple[str, Callable[[], Reply | Awaitable[Reply]]]] = {
                 "": ("GET", lambda: _json(dp.model_metadata(name, version))),
                 "ready": ("GET", lambda: self._model_ready(name, version)),

@@ -1,7 +1,8 @@
 """A thin ASGI application around ``Routes``: the bearer token, the body limit, and replies.
 
 Health paths (``/v2/health/...``) need no token, as ``grpc.health.v1`` needs none over gRPC.
-A body over the limit (``--max-message-bytes``) is refused with 413 before it is read in full.
+A body over the limit (``--max-message-bytes``) is refused with 413: it is read to its end (so
+the client, still sending, gets the answer) but not kept, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -49,9 +50,6 @@ class RestApp:
             supplied = headers.get("authorization", "").encode("latin-1")
             if not hmac.compare_digest(supplied, self._expected):
                 return Reply(UNAUTHENTICATED, {"content-type": "application/json"}, [error_body(REFUSAL)])
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return self._too_large(int(declared))
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -59,21 +57,21 @@ class RestApp:
                 return Reply(499)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                return self._too_large(size)
-            chunks.append(chunk)
+            if size <= self.max_body_bytes:
+                chunks.append(chunk)
+            elif chunks:
+                chunks = []  # over the limit: read on (so the client can read the answer), keep nothing
             if not message.get("more_body", False):
                 break
+        if size > self.max_body_bytes:
+            return Reply(
+                TOO_LARGE,
+                {"content-type": "application/json"},
+                [
+                    error_body(
+                        f"request body of {size} bytes exceeds the limit of {self.max_body_bytes} bytes (--max-message-bytes)"
+                    )
+                ],
+            )
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return await self.routes.handle(scope["method"], path, headers, body)
-
-    def _too_large(self, size: int) -> Reply:
-        return Reply(
-            TOO_LARGE,
-            {"content-type": "application/json", "connection": "close"},
-            [
-                error_body(
-                    f"request body of {size} bytes exceeds the limit of {self.max_body_bytes} bytes (--max-message-bytes)"
-                )
-            ],
-        )

@@ -147,6 +147,7 @@ class Routes:
         return _json(self.dataplane.repository_index(ready))
 
     async def _infer(self, name: str, version: str, headers: dict[str, str], body: bytes) -> Reply:
+        self.dataplane.served(name, version)  # an unknown model is 404 whatever the body, as over gRPC
         parsed = tensors.parse_infer(name, version, body, headers.get(tensors.HEADER_LENGTH))
         queued = []
         finish = self.dataplane.infer(parsed.request, queued.append)

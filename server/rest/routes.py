@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from convzoo.server.dataplane import DataPlane
 from convzoo.server.rest import tensors
 from convzoo.server.rest.errors import HTTP_STATUS, NO_ROUTE, WRONG_METHOD, error_body
 
+log = logging.getLogger(__name__)
 MODEL_PATH = re.compile(r"^/v2/models/(?P<model>[^/]*)(?:/versions/(?P<version>[^/]*))?(?:/(?P<action>[a-z]+))?$")
 REPOSITORY_PATH = re.compile(r"^/v2/repository/models/(?P<model>[^/]*)/(?P<action>load|unload)$")
 JSON = {"content-type": "application/json"}
@@ -80,6 +82,9 @@ class Routes:
             return await self._route(method, path.rstrip("/") or "/", headers, body)
         except ServingError as error:
             return _error(HTTP_STATUS[error.kind], error.message)
+        except Exception as error:  # a bug: log it, and the client still gets an answer
+            log.exception("%s %s failed", method, path[:200])
+            return _error(500, f"internal error: {type(error).__name__}: {error}")
 
     async def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         dp = self.dataplane

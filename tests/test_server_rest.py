@@ -6,6 +6,7 @@ queue, TLS and the bearer token, and a port in use."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -296,3 +297,31 @@ def test_a_port_in_use_is_refused_with_one_line(tmp_path):
         1,
         f"convzoo serve: error: cannot bind HTTP to 127.0.0.1:{port} (Address already in use)",
     )
+
+
+KSERVE_PYTHON = Path(os.environ.get("CONVZOO_KSERVE_PYTHON", "/work/peers-kserve-client/bin/python"))
+
+
+@pytest.mark.skipif(
+    not KSERVE_PYTHON.exists(),
+    reason=f"KServe's client needs its own venv (kserve pulls kubernetes, fastapi...): set CONVZOO_KSERVE_PYTHON; {KSERVE_PYTHON} is missing",
+)
+def test_kserve_rest_client_with_protocol_v2(server):
+    images = np.random.default_rng(7).integers(-4, 5, size=(2, 3, IMAGE, IMAGE)).astype(np.float32)
+    run = subprocess.run(
+        [str(KSERVE_PYTHON), str(Path(__file__).with_name("kserve_rest_checks.py")), f"http://{server.http_url}"],
+        input=json.dumps({"classifier": images.tolist()}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert (result["live"], result["ready"], result["model_ready"], result["broken_ready"]) == (True, True, True, False)
+    for binary in (False, True):
+        np.testing.assert_array_equal(
+            np.array(result[f"logits_binary_{binary}"], np.float32), classifier_logits(images)
+        )
+        assert result[f"id_binary_{binary}"] == f"k{int(binary)}"
+    status, message = result["unknown_model"]
+    assert status == 404 and message.startswith("unknown model 'nope'")

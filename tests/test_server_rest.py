@@ -325,3 +325,28 @@ def test_kserve_rest_client_with_protocol_v2(server):
         assert result[f"id_binary_{binary}"] == f"k{int(binary)}"
     status, message = result["unknown_model"]
     assert status == 404 and message.startswith("unknown model 'nope'")
+
+
+def test_sigterm_lets_an_in_flight_rest_request_finish(tmp_path):
+    process = start_server(build_repository(tmp_path / "repository"))
+    body = {
+        "inputs": [
+            {"name": "input", "shape": [1, 3, IMAGE, IMAGE], "datatype": "FP32", "data": [1.0] * (3 * IMAGE * IMAGE)}
+        ]
+    }
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(call(process, "/v2/models/queue_limited/infer", body)))
+    thread.start()
+    pending = 'nv_inference_pending_request_count{model="queue_limited",version="1"} 1.0'
+    metrics = f"http://127.0.0.1:{process.metrics_port}/metrics"
+    while pending not in urllib.request.urlopen(metrics, timeout=5).read().decode():
+        assert thread.is_alive()
+        time.sleep(0.01)
+    assert process.stop() == 0  # SIGTERM: the request waiting 1.5 s in the queue still gets its answer
+    thread.join(30)
+    status, answer = outcome[0]
+    images = np.ones((1, 3, IMAGE, IMAGE), np.float32)
+    assert status == 200
+    np.testing.assert_array_equal(
+        np.array(answer["outputs"][0]["data"], np.float32).reshape(1, -1), classifier_logits(images)
+    )

@@ -5,6 +5,7 @@ queue, TLS and the bearer token, and a port in use."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from server_repository import IMAGE, VENV_BIN, build_repository, classifier_logits, start_server
-from test_server_security import TOKEN, secrets  # noqa: F401  (the certificate and token fixture)
+from test_server_security import TOKEN, listening_addresses, secrets  # noqa: F401  (secrets: a fixture)
 
 CHECKS_SCRIPT = Path(__file__).with_name("tritonclient_http_checks.py")
 CHECKS = re.findall(r"^def check_(\w+)\(", CHECKS_SCRIPT.read_text(), flags=re.MULTILINE)
@@ -269,6 +270,10 @@ def test_tls_and_token(tls_server, secrets):  # noqa: F811
     assert status == 200 and json.loads(body)["name"] == "classifier"
     with pytest.raises(OSError):  # plaintext HTTP is not served (the connection is dropped)
         urllib.request.urlopen(f"http://{tls_server.http_url}/v2/health/live", timeout=10)
+
+
+def test_binds_loopback_only_by_default(server):
+    assert listening_addresses(server.http_port) == {ipaddress.ip_address("127.0.0.1")}
 
 
 def test_a_port_in_use_is_refused_with_one_line(tmp_path):

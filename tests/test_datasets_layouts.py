@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from evalsupport import CLASSES, meta_mat, shuffled_ids, val_name, wnid
+from evalsupport import CLASSES, convzoo, meta_mat, shuffled_ids, val_name, wnid
 
 from convzoo.base import imagenet
-from convzoo.base.datasets import detect, open_dataset
+from convzoo.base.datasets import detect, formats, layouts, open_dataset
 
 
 def touch(path):
@@ -127,10 +127,6 @@ def test_unknown_layout_and_bad_labels_are_errors(tmp_path):
 
 
 def test_builtin_layouts_are_entry_points_tried_in_their_order(capsys):
-    from evalsupport import convzoo
-
-    from convzoo.base.datasets import formats, layouts
-
     installed = layouts()
     builtin = ["imagefolder", "devkit", "flat", "kaggle", "imagenetv2", "mlperf", "csv"]
     assert [name for name in installed if name in builtin] == builtin

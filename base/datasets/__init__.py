@@ -39,6 +39,14 @@ def formats() -> tuple[str, ...]:
     return ("auto", *layouts())
 
 
+def _installed() -> dict[str, Layout]:
+    """``layouts()``, or a clear error when the entry points are missing (a stale install)."""
+    found = layouts()
+    if not found:
+        raise LookupError(f"no dataset layouts are installed (entry-point group {GROUP}); reinstall convzoo")
+    return found
+
+
 def describe() -> list[dict]:
     """Name, detection order, providing distribution and one-line description of each layout."""
     dists = {entry.name: entry.dist for entry in entry_points(group=GROUP)}
@@ -60,7 +68,7 @@ def describe() -> list[dict]:
 
 def detect(path: Path) -> str:
     """The one layout ``path`` is in; ``ValueError`` naming the candidates otherwise."""
-    installed = layouts()
+    installed = _installed()
     offered = [name for name, layout in installed.items() if path.is_dir() or layout.reads_files]
     candidates = [name for name in offered if installed[name].detect(path)]
     preferred = [name for name in candidates if not installed[name].fallback]
@@ -79,7 +87,7 @@ def open_dataset(path: str | Path, layout: str = "auto") -> Dataset:
         raise FileNotFoundError(f"{path}: no such dataset folder")
     if layout == "auto":
         layout = detect(path)
-    installed = layouts()
+    installed = _installed()
     if layout not in installed:
         raise ValueError(f"unknown dataset format {layout!r}; expected one of {', '.join(formats())}")
     return dataclasses.replace(installed[layout].read(path), layout=layout)

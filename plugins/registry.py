@@ -60,7 +60,7 @@ def create(name: str, **options) -> Metric:
 
 def entry_name(plugin: Metric) -> str:
     """The entry-point name ``plugin`` was created under, else the one its class is registered as."""
-    if getattr(plugin, "entry_point", None):
+    if plugin.entry_point:
         return plugin.entry_point
     names = [name for name, entry in installed().items() if entry.load() is type(plugin)]
     if len(names) != 1:

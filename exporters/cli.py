@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from convzoo.base.loader import ON_ERROR
 from convzoo.exporters.calibration import DEFAULT_COUNT, DEFAULT_HOLDOUT
 
 
@@ -48,6 +49,12 @@ def register_export(subparsers) -> None:
         help=f"further images, never used for calibration, that judge fp16/int8 against fp32 (default: {DEFAULT_HOLDOUT})",
     )
     p.add_argument("--calibration-method", help="int8 calibration: minmax (default), entropy or percentile")
+    p.add_argument(
+        "--on-error",
+        default="skip",
+        choices=ON_ERROR,
+        help="an undecodable calibration or held-out image: skip it (listed in the card; default) or stop",
+    )
     p.set_defaults(func=_export)
 
 
@@ -62,6 +69,7 @@ def _export(args) -> int:
         args.calibration_count,
         args.holdout_count,
         args.calibration_method,
+        args.on_error,
     )
     result = export_model(
         args.arch,

@@ -1,7 +1,8 @@
 """``convzoo export``: architecture + variant + weights -> verified ONNX in a model repository.
 
 Order matters: every cheap check (arch, activation, name, version, existing version,
-weights, precision options, calibration file list) runs before the expensive export, and
+weights, precision options, calibration file list, decoding the calibration images) runs
+before the expensive export, and
 nothing reaches the repository unless the ONNX model passed ``onnx.checker`` and parity
 with PyTorch (an fp16 variant also its top-1 gate against the fp32 model).
 """
@@ -18,7 +19,7 @@ from convzoo.base.preprocessing import TORCHVISION_DEFAULT
 from convzoo.exporters.activations import DEFAULT_ACTIVATION, get_activation
 from convzoo.exporters.onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
 from convzoo.exporters.parity import ParityReport, compare, onnxruntime_logits, parity_inputs, torch_logits
-from convzoo.exporters.precision import PrecisionOptions, PrecisionReport, convert
+from convzoo.exporters.precision import PrecisionOptions, PrecisionReport, convert, decode
 from convzoo.exporters.registry import get_architecture
 from convzoo.exporters.repository import (
     CONFIG_FILE,
@@ -89,6 +90,9 @@ def export_model(
     source = resolve_weights(weights, spec, seed, progress)
     if source.pretrained is not None and num_classes != 1000:
         raise ValueError(f"{source.source} weights have a 1000-class head; drop --num-classes or use a .pth")
+    resize = source.pretrained.resize_size if source.pretrained else TORCHVISION_DEFAULT.resize_size
+    recipe = TORCHVISION_DEFAULT.override(crop_size=input_size, resize_size=round(input_size * resize / 224))
+    images = decode(precision, selection, recipe)
 
     torch.manual_seed(seed)
     model = spec.build(num_classes, variant)
@@ -105,12 +109,10 @@ def export_model(
             parity = compare(torch_logits(model, inputs), onnxruntime_logits(exported, inputs))
         if not parity.passed:
             raise ParityError(f"ONNX Runtime disagrees with PyTorch, not written: {parity.reason}")
-        resize = source.pretrained.resize_size if source.pretrained else TORCHVISION_DEFAULT.resize_size
-        recipe = TORCHVISION_DEFAULT.override(crop_size=input_size, resize_size=round(input_size * resize / 224))
         preprocessing = recipe.to_dict()
         lower = None
         if precision.precision != "fp32":
-            lower = convert(exported, precision, selection, recipe, input_size)
+            lower = convert(exported, precision, images, input_size)
             if not lower.report.passed:
                 raise PrecisionError(f"{lower.report.format()}; not written")
             exported = lower.model

@@ -35,6 +35,7 @@ class PrecisionOptions:
     calibration_count: int = calibration_data.DEFAULT_COUNT
     holdout_count: int = calibration_data.DEFAULT_HOLDOUT
     method: str | None = None
+    on_error: str = "skip"  # an undecodable calibration/held-out image: skip it (listed in the card) or fail
 
     def check(self) -> None:
         """Refuse contradictory or missing options (before any work)."""
@@ -54,7 +55,7 @@ class PrecisionOptions:
         if not self.calibration:
             return None
         return calibration_data.select(
-            self.calibration, self.calibration_format, self.calibration_count, self.holdout_count
+            self.calibration, self.calibration_format, self.calibration_count, self.holdout_count, self.on_error
         )
 
 
@@ -89,11 +90,17 @@ class Variant:
     report: PrecisionReport
 
 
+def decode(
+    options: PrecisionOptions, selection: calibration_data.CalibrationSet | None, recipe: Preprocessing
+) -> calibration_data.CalibrationImages | None:
+    """The selection's images, decoded before the expensive export (so ``--on-error fail`` stops early)."""
+    return selection.decode(recipe, calibrate=options.precision == "int8") if selection is not None else None
+
+
 def convert(
     fp32: bytes,
     options: PrecisionOptions,
-    selection: calibration_data.CalibrationSet | None,
-    recipe: Preprocessing,
+    images: calibration_data.CalibrationImages | None,
     input_size: int,
 ) -> Variant:
     """Convert the fp32 model as ``options`` ask and judge it against fp32."""
@@ -102,12 +109,12 @@ def convert(
         model, card["conversion"] = to_fp16(fp32)
     else:
         method = options.method or DEFAULT_METHOD
-        model, card["conversion"] = quantize(fp32, selection.calibration_batches(recipe), method)
-    if selection is not None:
-        card["calibration"] = selection.describe() | (
+        model, card["conversion"] = quantize(fp32, images.calibrated.batches, method)
+    if images is not None:
+        card["calibration"] = images.describe() | (
             {"method": card["conversion"]["method"]} if options.precision == "int8" else {"used": False}
         )
-        inputs, batches = "held-out images", selection.holdout_batches(recipe)
+        inputs, batches = "held-out images", images.held_out.batches
     else:
         inputs, batches = "seeded standard-normal inputs", parity_inputs(input_size, RANDOM_HOLDOUT_BATCHES, seed=1)
     report = judge(fp32, model, batches, options.precision, inputs)

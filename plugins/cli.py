@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from convzoo.base.datasets import FORMATS
+from convzoo.base import datasets
 from convzoo.base.loader import ON_ERROR
 from convzoo.client import channel
 from convzoo.plugins import registry
@@ -34,7 +34,7 @@ def register_eval(subparsers) -> None:
         required=True,
         help="dataset folder as downloaded (or, with --remote, a dataset name the server registered)",
     )
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="dataset layout (default: detect)")
+    parser.add_argument("--format", default="auto", choices=datasets.formats(), help="dataset layout (default: detect)")
     parser.add_argument("--model", required=True, help="an ONNX file, or with --server the served model's name")
     parser.add_argument(
         "--server",
@@ -142,16 +142,31 @@ def _compare(args) -> int:
 
 def register_plugins(subparsers) -> None:
     parser = subparsers.add_parser("plugins", help="list installed evaluation plugins")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--server",
         metavar="HOST:PORT[,...]",
         help="list a convzoo server's plugins and datasets instead (a fleet list asks one replica)",
+    )
+    which.add_argument(
+        "--layouts", action="store_true", help="list the installed dataset layouts in auto-detection order instead"
     )
     channel.add_arguments(parser)
     parser.set_defaults(func=_plugins)
 
 
+def _layouts() -> int:
+    rows = datasets.describe()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        fallback = " (only when no other layout matches)" if r["fallback"] else ""
+        print(f"{r['name']:<{width}}  {r['order']:>5}  {r['description']}{fallback}  [{r['distribution']}]")
+    return 0
+
+
 def _plugins(args) -> int:
+    if args.layouts:
+        return _layouts()
     if args.server:
         from convzoo.plugins.remote import server_catalog
 

@@ -27,7 +27,7 @@ from convzoo.plugins import registry
 from convzoo.plugins.api import Batch, Metric
 from convzoo.plugins.predictions import PredictionsWriter
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: plugin states as declared with Metric.add_state, keyed by entry-point name
 
 
 class Cancelled(Exception):
@@ -78,7 +78,7 @@ def identity(
     return {
         "model": {k: backend.model.get(k) for k in ("name", "source", "sha256", "version")},
         "dataset": {"layout": dataset.layout, "root": str(dataset.root), "size": len(dataset.samples)},
-        "plugins": [{"name": p.name, "options": p.options()} for p in plugins],
+        "plugins": registry.identify(plugins),
         "preprocessing": recipe.to_dict(),
         "settings": {k: v for k, v in asdict(settings).items() if k != "workers"},
     }

@@ -2,6 +2,8 @@
 
 ``--plugins top1,top5,per_class`` names plugins; ``topN`` is an alias for the ``topk``
 plugin with ``k=N`` (several ``topN`` share one ``topk``), plain ``topk`` means top-1 and top-5.
+A plugin is known everywhere by its entry-point name (``--plugins``, checkpoints, reports),
+whatever its class's ``name`` says.
 """
 
 from __future__ import annotations
@@ -49,6 +51,23 @@ def load(name: str) -> type[Metric]:
     return plugin
 
 
+def create(name: str, **options) -> Metric:
+    """An instance of the plugin registered as ``name``, remembering that name."""
+    plugin = load(name)(**options)
+    plugin.entry_point = name
+    return plugin
+
+
+def entry_name(plugin: Metric) -> str:
+    """The entry-point name ``plugin`` was created under, else the one its class is registered as."""
+    if plugin.entry_point:
+        return plugin.entry_point
+    names = [name for name, entry in installed().items() if entry.load() is type(plugin)]
+    if len(names) != 1:
+        raise LookupError(f"{type(plugin).__name__} is registered under {names or 'no'} convzoo.plugins entry point")
+    return names[0]
+
+
 def from_spec(spec: str) -> list[Metric]:
     """Instantiate the plugins a comma-separated ``--plugins`` value names, in order."""
     names = [part.strip() for part in spec.split(",") if part.strip()]
@@ -62,8 +81,7 @@ def from_spec(spec: str) -> list[Metric]:
         if base in seen:
             continue
         seen.add(base)
-        cls = load(base)
-        plugins.append(cls(ks=ks) if base == "topk" and ks else cls())
+        plugins.append(create(base, ks=ks) if base == "topk" and ks else create(base))
     return plugins
 
 
@@ -71,12 +89,17 @@ def restore(entries: list[dict]) -> list[Metric]:
     """Plugins rebuilt from ``[{"name", "options", "state"}]`` (a checkpoint or a shard)."""
     plugins = []
     for entry in entries:
-        plugin = load(entry["name"])(**entry["options"])
+        plugin = create(entry["name"], **entry["options"])
         plugin.load_state_dict(entry["state"])
         plugins.append(plugin)
     return plugins
 
 
+def identify(plugins: list[Metric]) -> list[dict]:
+    """Each plugin's entry-point name and options: what recreates it."""
+    return [{"name": entry_name(p), "options": p.options()} for p in plugins]
+
+
 def snapshot(plugins: list[Metric]) -> list[dict]:
     """The JSON form ``restore`` reads back."""
-    return [{"name": p.name, "options": p.options(), "state": p.state_dict()} for p in plugins]
+    return [{**ident, "state": p.state_dict()} for ident, p in zip(identify(plugins), plugins)]

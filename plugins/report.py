@@ -15,6 +15,7 @@ from pathlib import Path
 from convzoo.base import atomic
 from convzoo.base.datasets import Dataset
 from convzoo.base.preprocessing import Preprocessing
+from convzoo.plugins import registry
 from convzoo.plugins.evaluate import Outcome, Settings
 
 REPORT_VERSION = 1
@@ -42,7 +43,7 @@ def build(
         "dataset": dataset,
         "count": outcome.evaluated,
         "metrics": collect_metrics(outcome),
-        "plugins": [{"name": p.name, "options": p.options()} for p in outcome.plugins],
+        "plugins": registry.identify(outcome.plugins),
         "preprocessing": recipe.to_dict(),
         "runtime": runtime,
         "settings": asdict(settings),

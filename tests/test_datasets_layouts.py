@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from evalsupport import CLASSES, meta_mat, shuffled_ids, val_name, wnid
+from evalsupport import CLASSES, convzoo, meta_mat, shuffled_ids, val_name, wnid
 
 from convzoo.base import imagenet
-from convzoo.base.datasets import detect, open_dataset
+from convzoo.base.datasets import detect, formats, layouts, open_dataset
 
 
 def touch(path):
@@ -124,3 +124,14 @@ def test_unknown_layout_and_bad_labels_are_errors(tmp_path):
     (tmp_path / "val_map.txt").write_text("a.JPEG 1000\n")
     with pytest.raises(ValueError, match="outside"):
         open_dataset(tmp_path, "mlperf")
+
+
+def test_builtin_layouts_are_entry_points_tried_in_their_order(capsys):
+    installed = layouts()
+    builtin = ["imagefolder", "devkit", "flat", "kaggle", "imagenetv2", "mlperf", "csv"]
+    assert [name for name in installed if name in builtin] == builtin
+    assert [installed[name].order for name in builtin] == sorted(installed[name].order for name in builtin)
+    assert [name for name, layout in installed.items() if layout.fallback] == ["flat"]
+    assert formats()[0] == "auto" and set(builtin) <= set(formats())
+    assert convzoo("plugins", "--layouts") == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == list(installed)

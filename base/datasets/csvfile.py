@@ -8,6 +8,7 @@ import csv
 from pathlib import Path
 
 from convzoo.base.datasets.dataset import Dataset, class_index, sample
+from convzoo.base.datasets.layout import Layout
 
 NAME = "csv"
 HEADER = ["file", "label"]
@@ -26,19 +27,24 @@ def label_file(root: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def detect(root: Path) -> bool:
-    return label_file(root) is not None
+class CsvFile(Layout):
+    """A file,label CSV (a file, or a folder holding exactly one)."""
 
+    order = 700
+    reads_files = True
 
-def read(root: Path) -> Dataset:
-    path = label_file(root)
-    if path is None:
-        raise ValueError(f"{root}: expected a CSV file (or a folder with exactly one) headed 'file,label'")
-    base = path.parent
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    samples = [
-        sample(base, base / row["file"], class_index(row["label"], f"{path.name}:{line}"))
-        for line, row in enumerate(rows, start=2)
-    ]
-    return Dataset(NAME, base, tuple(samples), path.name)
+    def detect(self, root: Path) -> bool:
+        return label_file(root) is not None
+
+    def read(self, root: Path) -> Dataset:
+        path = label_file(root)
+        if path is None:
+            raise ValueError(f"{root}: expected a CSV file (or a folder with exactly one) headed 'file,label'")
+        base = path.parent
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        samples = [
+            sample(base, base / row["file"], class_index(row["label"], f"{path.name}:{line}"))
+            for line, row in enumerate(rows, start=2)
+        ]
+        return Dataset(NAME, base, tuple(samples), path.name)

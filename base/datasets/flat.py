@@ -12,9 +12,9 @@ from pathlib import Path
 
 from convzoo.base import imagenet
 from convzoo.base.datasets.dataset import Dataset, image_files, sample
+from convzoo.base.datasets.layout import Layout
 
 NAME = "flat"
-FALLBACK = True
 IMAGE_DIR = "ILSVRC2012_img_val"
 VAL_FILE = re.compile(r"ILSVRC2012_val_(\d{8})\.[A-Za-z]+")
 
@@ -34,17 +34,22 @@ def val_files(folder: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def detect(root: Path) -> bool:
-    return bool(val_files(image_dir(root)))
+class Flat(Layout):
+    """Flat ILSVRC2012_val_XXXXXXXX files labelled with the validation labels convzoo ships."""
 
+    order = 300
+    fallback = True
 
-def read(root: Path) -> Dataset:
-    labels = imagenet.val_labels()
-    samples = []
-    for number, path in val_files(image_dir(root)):
-        if not 1 <= number <= len(labels):
-            raise ValueError(f"{path}: there is no validation image number {number}")
-        samples.append(sample(root, path, labels[number - 1]))
-    if not samples:
-        raise ValueError(f"{root}: no ILSVRC2012_val_XXXXXXXX files found")
-    return Dataset(NAME, root, tuple(samples), "shipped ILSVRC2012 validation labels")
+    def detect(self, root: Path) -> bool:
+        return bool(val_files(image_dir(root)))
+
+    def read(self, root: Path) -> Dataset:
+        labels = imagenet.val_labels()
+        samples = []
+        for number, path in val_files(image_dir(root)):
+            if not 1 <= number <= len(labels):
+                raise ValueError(f"{path}: there is no validation image number {number}")
+            samples.append(sample(root, path, labels[number - 1]))
+        if not samples:
+            raise ValueError(f"{root}: no ILSVRC2012_val_XXXXXXXX files found")
+        return Dataset(NAME, root, tuple(samples), "shipped ILSVRC2012 validation labels")

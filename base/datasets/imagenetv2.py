@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convzoo.base.datasets.dataset import Dataset, image_files, sample
+from convzoo.base.datasets.layout import Layout
 
 NAME = "imagenetv2"
 
@@ -17,15 +18,19 @@ def _class_dirs(root: Path) -> list[Path]:
     return sorted(dirs, key=lambda p: int(p.name) if p.name.isdigit() else -1)
 
 
-def detect(root: Path) -> bool:
-    dirs = _class_dirs(root)
-    return bool(dirs) and all(d.name.isdigit() for d in dirs)
+class ImageNetV2(Layout):
+    """ImageNetV2 ROOT/<0..999>/*.jpeg (folder name = class index)."""
 
+    order = 500
 
-def read(root: Path) -> Dataset:
-    samples = []
-    for folder in _class_dirs(root):
-        if not folder.name.isdigit():
-            raise ValueError(f"{folder}: ImageNetV2 folder names are class indices")
-        samples += [sample(root, f, int(folder.name)) for f in image_files(folder)]
-    return Dataset(NAME, root, tuple(samples), "numeric folder names")
+    def detect(self, root: Path) -> bool:
+        dirs = _class_dirs(root)
+        return bool(dirs) and all(d.name.isdigit() for d in dirs)
+
+    def read(self, root: Path) -> Dataset:
+        samples = []
+        for folder in _class_dirs(root):
+            if not folder.name.isdigit():
+                raise ValueError(f"{folder}: ImageNetV2 folder names are class indices")
+            samples += [sample(root, f, int(folder.name)) for f in image_files(folder)]
+        return Dataset(NAME, root, tuple(samples), "numeric folder names")

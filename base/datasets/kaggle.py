@@ -10,15 +10,12 @@ from pathlib import Path
 
 from convzoo.base import imagenet
 from convzoo.base.datasets.dataset import Dataset, class_index, sample
+from convzoo.base.datasets.layout import Layout
 
 NAME = "kaggle"
 SOLUTION = "LOC_val_solution.csv"
 MAPPING = "LOC_synset_mapping.txt"
 IMAGE_DIR = Path("ILSVRC") / "Data" / "CLS-LOC" / "val"
-
-
-def detect(root: Path) -> bool:
-    return (root / SOLUTION).is_file()
 
 
 def _check_mapping(path: Path) -> None:
@@ -28,18 +25,26 @@ def _check_mapping(path: Path) -> None:
         raise ValueError(f"{path}: synset order differs from the canonical ImageNet-1k order")
 
 
-def read(root: Path) -> Dataset:
-    if (root / MAPPING).is_file():
-        _check_mapping(root / MAPPING)
-    images = root / IMAGE_DIR
-    with open(root / SOLUTION, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    samples = []
-    for line, row in enumerate(rows, start=2):
-        where = f"{SOLUTION}:{line}"
-        if not row.get("ImageId") or not row.get("PredictionString"):
-            raise ValueError(f"{where}: expected ImageId,PredictionString")
-        label = class_index(row["PredictionString"].split()[0], where)
-        samples.append(sample(root, images / f"{row['ImageId']}.JPEG", label))
-    samples.sort(key=lambda s: s.sample_id)
-    return Dataset(NAME, root, tuple(samples), SOLUTION)
+class Kaggle(Layout):
+    """Kaggle's ImageNet: LOC_val_solution.csv and ILSVRC/Data/CLS-LOC/val."""
+
+    order = 400
+
+    def detect(self, root: Path) -> bool:
+        return (root / SOLUTION).is_file()
+
+    def read(self, root: Path) -> Dataset:
+        if (root / MAPPING).is_file():
+            _check_mapping(root / MAPPING)
+        images = root / IMAGE_DIR
+        with open(root / SOLUTION, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        samples = []
+        for line, row in enumerate(rows, start=2):
+            where = f"{SOLUTION}:{line}"
+            if not row.get("ImageId") or not row.get("PredictionString"):
+                raise ValueError(f"{where}: expected ImageId,PredictionString")
+            label = class_index(row["PredictionString"].split()[0], where)
+            samples.append(sample(root, images / f"{row['ImageId']}.JPEG", label))
+        samples.sort(key=lambda s: s.sample_id)
+        return Dataset(NAME, root, tuple(samples), SOLUTION)

@@ -26,9 +26,10 @@ class Calibration(Metric):
         if int(bins) < 1:
             raise ValueError("calibration needs at least one bin")
         self.bins = int(bins)
-        self.count = [0] * self.bins
-        self.confidence = [0.0] * self.bins
-        self.correct = [0] * self.bins
+        # Per bin: images, their summed confidence, and how many of them were right.
+        self.add_state("count", np.zeros(self.bins, np.int64), "sum")
+        self.add_state("confidence", np.zeros(self.bins, np.float64), "sum")
+        self.add_state("correct", np.zeros(self.bins, np.int64), "sum")
 
     def options(self) -> dict:
         return {"bins": self.bins}
@@ -37,33 +38,19 @@ class Calibration(Metric):
         confidence = softmax_confidence(batch.logits)
         correct = class_ranks(batch.logits, batch.labels) == 0
         which = np.clip(np.ceil(confidence * self.bins).astype(np.int64) - 1, 0, self.bins - 1)
-        for b, conf, hit in zip(which.tolist(), confidence.tolist(), correct.tolist()):
-            self.count[b] += 1
-            self.confidence[b] += conf
-            self.correct[b] += int(hit)
-
-    def state_dict(self) -> dict:
-        return {"count": self.count, "confidence": self.confidence, "correct": self.correct}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.count = [int(n) for n in state["count"]]
-        self.confidence = [float(c) for c in state["confidence"]]
-        self.correct = [int(n) for n in state["correct"]]
-
-    def merge(self, other: Metric) -> None:
-        self._check_peer(other)
-        for b in range(self.bins):
-            self.count[b] += other.count[b]
-            self.confidence[b] += other.confidence[b]
-            self.correct[b] += other.correct[b]
+        # ufunc.at adds one image at a time in order, so sums do not depend on how batches fall.
+        np.add.at(self.count, which, 1)
+        np.add.at(self.confidence, which, confidence)
+        np.add.at(self.correct, which, correct.astype(np.int64))
 
     def compute(self) -> dict:
-        total = sum(self.count)
-        ece = sum(abs(self.correct[b] - self.confidence[b]) for b in range(self.bins) if self.count[b])
+        count, confidence, correct = self.count.tolist(), self.confidence.tolist(), self.correct.tolist()
+        total = sum(count)
+        ece = sum(abs(correct[b] - confidence[b]) for b in range(self.bins) if count[b])
         return {
             "calibration": {
                 "ece": ece / total if total else 0.0,
                 "bins": self.bins,
-                "mean_confidence": sum(self.confidence) / total if total else 0.0,
+                "mean_confidence": sum(confidence) / total if total else 0.0,
             }
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from convzoo.base import imagenet
 from convzoo.plugins.api import Batch, Metric, top_classes
 
@@ -13,27 +15,17 @@ class Confusion(Metric):
 
     def __init__(self, top: int = 10) -> None:
         self.top = int(top)
-        self.pairs: dict[tuple[int, int], int] = {}
+        # One (true, predicted) row per mistake; the model's class count is unknown up front.
+        self.add_state("mistakes", np.zeros((0, 2), np.int64), "cat")
 
     def options(self) -> dict:
         return {"top": self.top}
 
     def update(self, batch: Batch) -> None:
+        labels = np.asarray(batch.labels, dtype=np.int64)
         predicted = top_classes(batch.logits, 1)[:, 0]
-        for true, pred in zip(batch.labels.tolist(), predicted.tolist()):
-            if true != pred:
-                self.pairs[(true, pred)] = self.pairs.get((true, pred), 0) + 1
-
-    def state_dict(self) -> dict:
-        return {"pairs": [[t, p, n] for (t, p), n in sorted(self.pairs.items())]}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pairs = {(int(t), int(p)): int(n) for t, p, n in state["pairs"]}
-
-    def merge(self, other: Metric) -> None:
-        self._check_peer(other)
-        for pair, n in other.pairs.items():
-            self.pairs[pair] = self.pairs.get(pair, 0) + n
+        wrong = labels != predicted
+        self.mistakes = np.concatenate([self.mistakes, np.stack([labels[wrong], predicted[wrong]], axis=1)])
 
     def compute(self) -> dict:
         names = imagenet.class_names()
@@ -41,7 +33,9 @@ class Confusion(Metric):
         def name(index: int) -> str:
             return names[index] if index < len(names) else str(index)
 
-        ranked = sorted(self.pairs.items(), key=lambda item: (-item[1], item[0]))[: self.top]
+        pairs, counts = np.unique(self.mistakes, axis=0, return_counts=True)
+        counted = [(tuple(pair), n) for pair, n in zip(pairs.tolist(), counts.tolist())]
+        ranked = sorted(counted, key=lambda item: (-item[1], item[0]))[: self.top]
         return {
             "confusion": [
                 {"true": t, "predicted": p, "true_name": name(t), "predicted_name": name(p), "count": n}

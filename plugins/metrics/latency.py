@@ -17,26 +17,14 @@ class Latency(Metric):
     name = "latency"
 
     def __init__(self) -> None:
-        self.seconds: list[float] = []
-        self.sizes: list[int] = []
+        self.add_state("seconds", [], "cat")  # one entry per batch
+        self.add_state("sizes", [], "cat")
 
     def update(self, batch: Batch) -> None:
         if batch.seconds is None:
             raise ValueError("the latency plugin needs a backend that reports batch timings")
         self.seconds.append(float(batch.seconds))
         self.sizes.append(len(batch.labels))
-
-    def state_dict(self) -> dict:
-        return {"seconds": self.seconds, "sizes": self.sizes}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.seconds = [float(s) for s in state["seconds"]]
-        self.sizes = [int(n) for n in state["sizes"]]
-
-    def merge(self, other: Metric) -> None:
-        self._check_peer(other)
-        self.seconds += other.seconds
-        self.sizes += other.sizes
 
     def compute(self) -> dict:
         if not self.seconds:

@@ -15,37 +15,25 @@ class PerClass(Metric):
 
     def __init__(self, worst: int = 10) -> None:
         self.worst = int(worst)
-        self.correct: dict[int, int] = {}
-        self.total: dict[int, int] = {}
+        # Per true class index: images seen, and how many of them were right at top-1.
+        self.add_state("total", np.zeros(imagenet.NUM_CLASSES, np.int64), "sum")
+        self.add_state("correct", np.zeros(imagenet.NUM_CLASSES, np.int64), "sum")
 
     def options(self) -> dict:
         return {"worst": self.worst}
 
     def update(self, batch: Batch) -> None:
-        hits = class_ranks(batch.logits, batch.labels) == 0
-        for label, hit in zip(batch.labels.tolist(), hits.tolist()):
-            self.total[label] = self.total.get(label, 0) + 1
-            self.correct[label] = self.correct.get(label, 0) + int(hit)
-
-    def state_dict(self) -> dict:
-        return {
-            "correct": {str(c): n for c, n in self.correct.items()},
-            "total": {str(c): n for c, n in self.total.items()},
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.correct = {int(c): int(n) for c, n in state["correct"].items()}
-        self.total = {int(c): int(n) for c, n in state["total"].items()}
-
-    def merge(self, other: Metric) -> None:
-        self._check_peer(other)
-        for label, n in other.total.items():
-            self.total[label] = self.total.get(label, 0) + n
-            self.correct[label] = self.correct.get(label, 0) + other.correct[label]
+        labels = np.asarray(batch.labels, dtype=np.int64)
+        if len(labels) and not 0 <= labels.min() <= labels.max() < imagenet.NUM_CLASSES:
+            raise ValueError(f"per_class needs labels in 0..{imagenet.NUM_CLASSES - 1}")
+        hits = class_ranks(batch.logits, labels) == 0
+        self.total += np.bincount(labels, minlength=imagenet.NUM_CLASSES)
+        self.correct += np.bincount(labels[hits], minlength=imagenet.NUM_CLASSES)
 
     def compute(self) -> dict:
         names = imagenet.class_names()
-        accuracy = {c: 100.0 * self.correct[c] / self.total[c] for c in sorted(self.total)}
+        total, correct = self.total.tolist(), self.correct.tolist()
+        accuracy = {c: 100.0 * correct[c] / total[c] for c in range(len(total)) if total[c]}
         worst = sorted(accuracy, key=lambda c: (accuracy[c], c))[: self.worst]
         return {
             "per_class": {
@@ -57,7 +45,7 @@ class PerClass(Metric):
                         "index": c,
                         "name": names[c] if c < len(names) else str(c),
                         "accuracy": accuracy[c],
-                        "count": self.total[c],
+                        "count": total[c],
                     }
                     for c in worst
                 ],

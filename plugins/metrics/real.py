@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from convzoo.base import imagenet
 from convzoo.plugins.api import Batch, Metric, top_classes
 
@@ -29,9 +31,9 @@ class Real(Metric):
 
     def __init__(self, ks: list[int] | tuple[int, ...] = (1, 5)) -> None:
         self.ks = sorted({int(k) for k in ks})
-        self.hits = {k: 0 for k in self.ks}
-        self.count = 0
-        self.skipped = 0
+        self.add_state("hits", np.zeros(len(self.ks), np.int64), "sum")  # images with a real label in each top k
+        self.add_state("count", 0, "sum")
+        self.add_state("skipped", 0, "sum")
 
     def options(self) -> dict:
         return {"ks": self.ks}
@@ -45,26 +47,11 @@ class Real(Metric):
                 self.skipped += 1
                 continue
             self.count += 1
-            for k in self.ks:
-                self.hits[k] += int(not labels.isdisjoint(predicted[:k]))
-
-    def state_dict(self) -> dict:
-        return {"hits": {str(k): v for k, v in self.hits.items()}, "count": self.count, "skipped": self.skipped}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.hits = {k: int(state["hits"][str(k)]) for k in self.ks}
-        self.count = int(state["count"])
-        self.skipped = int(state["skipped"])
-
-    def merge(self, other: Metric) -> None:
-        self._check_peer(other)
-        for k in self.ks:
-            self.hits[k] += other.hits[k]
-        self.count += other.count
-        self.skipped += other.skipped
+            self.hits += [int(not labels.isdisjoint(predicted[:k])) for k in self.ks]
 
     def compute(self) -> dict:
-        result = {f"real_top{k}": 100.0 * self.hits[k] / self.count if self.count else 0.0 for k in self.ks}
+        hits = dict(zip(self.ks, self.hits.tolist()))
+        result = {f"real_top{k}": 100.0 * hits[k] / self.count if self.count else 0.0 for k in self.ks}
         result["real_count"] = self.count
         result["real_skipped"] = self.skipped
         return result

@@ -7,6 +7,8 @@ as torchvision and timm publish it.
 
 from __future__ import annotations
 
+import numpy as np
+
 from convzoo.plugins.api import Batch, Metric, class_ranks
 
 
@@ -19,30 +21,18 @@ class TopK(Metric):
         if not ks or any(int(k) < 1 for k in ks):
             raise ValueError(f"top-k needs positive k, got {list(ks)}")
         self.ks = sorted({int(k) for k in ks})
-        self.hits = {k: 0 for k in self.ks}
-        self.count = 0
+        self.add_state("hits", np.zeros(len(self.ks), np.int64), "sum")  # images within each top k
+        self.add_state("count", 0, "sum")
 
     def options(self) -> dict:
         return {"ks": self.ks}
 
     def update(self, batch: Batch) -> None:
         ranks = class_ranks(batch.logits, batch.labels)
-        for k in self.ks:
-            self.hits[k] += int((ranks < k).sum())
+        self.hits += [int((ranks < k).sum()) for k in self.ks]
         self.count += len(ranks)
 
-    def state_dict(self) -> dict:
-        return {"hits": {str(k): v for k, v in self.hits.items()}, "count": self.count}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.hits = {k: int(state["hits"][str(k)]) for k in self.ks}
-        self.count = int(state["count"])
-
-    def merge(self, other: Metric) -> None:
-        self._check_peer(other)
-        for k in self.ks:
-            self.hits[k] += other.hits[k]
-        self.count += other.count
-
     def compute(self) -> dict:
-        return {f"top{k}": 100.0 * self.hits[k] / self.count if self.count else 0.0 for k in self.ks}
+        return {
+            f"top{k}": 100.0 * hits / self.count if self.count else 0.0 for k, hits in zip(self.ks, self.hits.tolist())
+        }

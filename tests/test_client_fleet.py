@@ -32,7 +32,7 @@ BATCH = 30
 PLUGINS = "top1,top5,per_class,confusion,calibration"  # all but latency, which is timing
 SLOW_QUEUE = ("--max-queue-delay-us", "400000", "--max-batch-size", "64", "--preferred-batch-size", "64")
 PENDING = re.compile(r'^nv_inference_pending_request_count\{model="synthetic",version="1"\} (\S+)$', re.M)
-SUCCESSES = re.compile(r'^nv_inference_request_success_total\{model="synthetic",version="1"\} (\S+)$', re.M)
+SUCCESSES = re.compile(r'^nv_inference_request_success\{model="synthetic",version="1"\} (\S+)$', re.M)
 
 
 def test_a_list_becomes_a_balanced_retried_ipv4_target():

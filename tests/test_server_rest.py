@@ -304,7 +304,9 @@ def test_a_port_in_use_is_refused_with_one_line(tmp_path):
     )
 
 
-KSERVE_PYTHON = Path(os.environ.get("CONVZOO_KSERVE_PYTHON", "/work/peers-kserve-client/bin/python"))
+KSERVE_PYTHON = Path(
+    os.environ.get("CONVZOO_KSERVE_PYTHON", Path(__file__).parents[1] / ".venv-kserve" / "bin" / "python")
+)
 
 
 @pytest.mark.skipif(

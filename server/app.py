@@ -68,6 +68,9 @@ class InferenceServer:
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
+            # gRPC sets SO_REUSEPORT by default: a second server on a busy port would bind and
+            # silently take half the connections. Without it, the bind fails and we say so.
+            ("grpc.so_reuseport", 0),
         ]
         # The token check comes first; its refusals use the never-raising deserializers too.
         interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
@@ -95,7 +98,12 @@ class InferenceServer:
         if settings.metrics_port is not None:
             registry = CollectorRegistry()
             registry.register(statistics)
-            self._metrics, _ = start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+            try:
+                self._metrics, _ = start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+            except OSError as error:
+                raise OSError(
+                    f"cannot bind metrics to {settings.host}:{settings.metrics_port}: {error.strerror or error}"
+                ) from None
             self.metrics_port = self._metrics.server_port
         self._stopped = threading.Event()
 

@@ -28,6 +28,8 @@ DEADLINE_S = 10.0
 # RSS may grow this much over the run (allocator caches, gRPC buffers); a leak per request
 # would exceed it by far over thousands of requests.
 RSS_BOUND_MB = 64
+
+pytestmark = pytest.mark.slow  # CASES requests, each checked
 EXPECTED = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,

@@ -2,7 +2,9 @@
 
 onnxruntime-gpu lists CUDA among its available providers even where CUDA libraries are
 missing, and then silently falls back to CPU. The truth is ``session.get_providers()``:
-``actual_device`` reads it, and with ``strict`` a fallback is an error.
+``actual_device`` reads it, and with ``strict`` a fallback is an error. ``auto`` probes
+quietly (ONNX Runtime's CUDA error lines are the expected answer on a machine without a GPU),
+and the caller says once which device it chose (``description``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from onnx import TensorProto, helper
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 CONV_ALGO_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+ORT_DEFAULT_SEVERITY = 2  # ONNX Runtime's default logger level: warnings and above
+ORT_FATAL = 4
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,21 @@ class DeviceRequest:
             return self
         if CUDA not in ort.get_available_providers():
             return DeviceRequest("cpu", conv_algo_search=self.conv_algo_search)
-        probe = ort.InferenceSession(_probe_model(), providers=self.providers())
+        # A failing CUDA provider logs through ONNX Runtime's default logger, not the session's:
+        # silence it (fatal only) for the probe, whose question that failure answers.
+        ort.set_default_logger_severity(ORT_FATAL)
+        try:
+            probe = ort.InferenceSession(_probe_model(), providers=self.providers())
+        finally:
+            ort.set_default_logger_severity(ORT_DEFAULT_SEVERITY)
         kind = "cuda" if CUDA in probe.get_providers() else "cpu"
         return DeviceRequest(kind, 0, self.strict, self.conv_algo_search)
+
+    def description(self) -> str:
+        """Where a resolved request runs, for the one line that says so."""
+        if self.kind == "cuda":
+            return f"cuda:{self.index}"
+        return "CPU (CPUExecutionProvider; no usable CUDA provider)"
 
     def actual_device(self, session_providers: list[str]) -> str:
         """``cuda:N`` or ``cpu`` from the providers the session really uses.

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from os import PathLike
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 METADATA_KEY = "preprocessing"
 INTERPOLATIONS = {
@@ -128,5 +128,8 @@ def decode_image(
             return image.convert("RGB")
     except ValueError:
         raise
+    except UnidentifiedImageError:
+        # Pillow's own message quotes the stream object (``<_io.BytesIO object at 0x...>``).
+        raise ValueError("cannot decode image: not in an image format Pillow reads (JPEG, PNG, ...)") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"cannot decode image: {exc}") from exc

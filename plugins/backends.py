@@ -46,14 +46,14 @@ class OnnxBackend:
     def __init__(self, path: str | Path, device: str = "auto") -> None:
         import onnxruntime as ort
 
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such model file")
         from convzoo.base.device import DeviceRequest
+        from convzoo.base.sessions import open_session
 
-        # The server's device logic: auto probes CUDA once; an explicit cuda that falls back is an error.
+        self.path = Path(path)
+        # The server's device logic: auto probes CUDA once, quietly; an explicit cuda that falls back is an error.
         request = DeviceRequest.parse(device, strict=device != "auto").resolve_auto()
-        self.session = ort.InferenceSession(str(self.path), providers=request.providers())
+        self.device = request.description()
+        self.session = open_session(self.path, request.providers())
         request.actual_device(self.session.get_providers())
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
@@ -76,11 +76,14 @@ class OnnxBackend:
         }
 
     def infer(self, images: np.ndarray) -> np.ndarray:
+        from convzoo.base.sessions import model_errors
+
         step = self.fixed_batch or len(images)
-        parts = [
-            self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]
-            for i in range(0, len(images), step)
-        ]
+        with model_errors(self.path, f"run on a float32 image batch [N, 3, H, W] (input '{self.input_name}')"):
+            parts = [
+                self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]
+                for i in range(0, len(images), step)
+            ]
         return joined_logits(parts, len(images))
 
 

@@ -24,7 +24,10 @@ def _backend(args):
         return GrpcBackend(args.server, args.model, args.model_version, Security.from_args(args))
     from convzoo.plugins.backends import OnnxBackend
 
-    return OnnxBackend(args.model, device=args.device)
+    backend = OnnxBackend(args.model, device=args.device)
+    if args.device == "auto":
+        print(f"convzoo eval: --device auto: running on {backend.device}", file=sys.stderr)
+    return backend
 
 
 def _progress_bar(total: int | None, enabled: bool):

@@ -36,6 +36,8 @@ def interleaved(files: dict[str, Path], batch_size: int = 8, rounds: int = 20, t
     """Images/s of each named ONNX classifier (input ``[N, 3, H, W]``), timed round-robin."""
     import onnxruntime as ort
 
+    from convzoo.base.sessions import open_session
+
     if batch_size < 1 or rounds < 1:
         raise ValueError("batch size and rounds must be positive")
     options = ort.SessionOptions()
@@ -43,9 +45,7 @@ def interleaved(files: dict[str, Path], batch_size: int = 8, rounds: int = 20, t
     sessions, feeds = {}, {}
     rng = np.random.default_rng(0)
     for name, path in files.items():
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such model file")
-        session = ort.InferenceSession(str(path), options, providers=[PROVIDER])
+        session = open_session(path, [PROVIDER], options)
         model_input = session.get_inputs()[0]
         shape = [batch_size, *(d if isinstance(d, int) and d > 0 else 1 for d in model_input.shape[1:])]
         sessions[name], feeds[name] = session, {model_input.name: rng.standard_normal(shape, dtype=np.float32)}

@@ -73,6 +73,9 @@ class InferenceServer:
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
+            # gRPC sets SO_REUSEPORT by default: a second server on a busy port would bind and
+            # silently take half the connections. Without it, the bind fails and we say so.
+            ("grpc.so_reuseport", 0),
         ]
         # The token check comes first; its refusals use the never-raising deserializers too.
         interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []

@@ -127,10 +127,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     device = requested.resolve_auto()
     if requested.kind == "auto":
-        where = (
-            f"cuda:{device.index}" if device.kind == "cuda" else "CPU (CPUExecutionProvider; no usable CUDA provider)"
-        )
-        log.info("--device auto: serving on %s", where)
+        log.info("--device auto: serving on %s", device.description())
     options = LoadOptions(
         device=device,
         intra_op_threads=args.intra_op_threads,

@@ -20,6 +20,7 @@ from benchmarks.measure import Figure, Target  # noqa: E402
 CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "precision"}
 
 
+@pytest.mark.slow
 def test_quick_suite_writes_every_case_and_raw_sample(tmp_path):
     output = tmp_path / "results.json"
     done = subprocess.run(

@@ -4,6 +4,7 @@ and the binary-step ResNet-18 at full size, where float rounding flips steps."""
 import numpy as np
 import onnx
 import onnxruntime
+import pytest
 import torch
 
 from convzoo.base.card import read_card
@@ -14,6 +15,8 @@ from convzoo.exporters.parity import parity_inputs
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.registry import get_architecture
 from convzoo.exporters.step_parity import step_parity
+
+pytestmark = pytest.mark.slow  # full-size networks: AlexNet, VGG-16, ResNet-50, ResNet-18
 
 
 def test_demo_exports_the_three_headline_models(tmp_path, capsys):

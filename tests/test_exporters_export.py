@@ -34,6 +34,7 @@ def torch_reference(arch, activation, num_classes, seed, x):
         return model(torch.from_numpy(x)).numpy()
 
 
+@pytest.mark.slow  # one ResNet-18 export per activation
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_every_resnet18_variant_exports_and_matches_pytorch(tmp_path, activation):
     result = export_model("resnet18", tmp_path, activation=activation, num_classes=10, input_size=32, seed=3)
@@ -52,6 +53,7 @@ def test_every_resnet18_variant_exports_and_matches_pytorch(tmp_path, activation
     assert result.parity.passed and result.parity.batch_sizes == (1, 4)
 
 
+@pytest.mark.slow  # a full-size AlexNet
 def test_export_writes_tritons_layout_and_card(tmp_path, cli):
     code, out, err = cli("export", "alexnet", "--repository", tmp_path, "--seed", "5")
     assert code == 0, err

@@ -39,6 +39,7 @@ ARGS = ("resnet18", "--num-classes", "10", "--input-size", "64", "--max-batch-si
 RECIPE = Preprocessing(resize_size=73, crop_size=64)  # 256/224 of 64, as the export's card says
 CALIBRATION, HOLDOUT = 16, 8
 NAMES = {"fp32": "resnet18", "fp16": "resnet18_fp16", "int8": "resnet18_int8"}
+pytestmark = pytest.mark.slow  # three ResNet-18 exports (fp32, fp16, int8 with calibration) first
 
 
 def draw_set(root, count: int, seed: int, labels=None) -> None:

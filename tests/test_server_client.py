@@ -20,9 +20,7 @@ from server_repository import (
     ALL_TYPES,
     CLASSES,
     IMAGE,
-    build_repository,
     classifier_logits,
-    start_server,
     write_int_add,
 )
 
@@ -35,12 +33,8 @@ from convzoo.proto import model_config_pb2 as mc
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = build_repository(tmp_path_factory.mktemp("repository"))
-    process = start_server(root)
-    process.root = root
-    yield process
-    assert process.stop() == 0
+def server(repository_server):
+    return repository_server
 
 
 @pytest.fixture(scope="module")
@@ -221,15 +215,15 @@ def test_repository_unload_and_load(client, server):
     np.testing.assert_array_equal(client.infer("versioned", batch), classifier_logits(batch, seed=2))
 
 
-def test_repository_load_of_a_new_model_and_of_an_unknown_one(client, server):
-    write_int_add(server.root / "added_later")
+def test_repository_load_of_a_new_model_and_of_an_unknown_one(client, served_repository):
+    write_int_add(served_repository / "added_later")
     assert "added_later" in [m.name for m in client.repository_index()]
     client.load("added_later")
     assert client.model_ready("added_later")
     with pytest.raises(InferenceServerError) as error:
         client.load("no_such_model")
     assert error.value.code == grpc.StatusCode.NOT_FOUND and "no_such_model" in error.value.message
-    shutil.rmtree(server.root / "added_later")
+    shutil.rmtree(served_repository / "added_later")
     client.unload("added_later")
 
 

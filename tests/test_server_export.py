@@ -15,6 +15,8 @@ from server_repository import VENV_BIN, start_server, write_int_add
 from convzoo.base.preprocessing import Preprocessing, decode_image, preprocess
 from convzoo.client.inference import InferenceClient
 
+pytestmark = pytest.mark.slow  # exports a ResNet-18 through the CLI first
+
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):

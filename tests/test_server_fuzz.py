@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_repository import ALL_TYPES, IMAGE, build_repository, rss_mb, start_server
+from server_repository import ALL_TYPES, IMAGE, rss_mb
 
 from convzoo.client.inference import build_request
 from convzoo.proto import grpc_service_pb2 as pb
@@ -28,6 +28,8 @@ DEADLINE_S = 10.0
 # RSS may grow this much over the run (allocator caches, gRPC buffers); a leak per request
 # would exceed it by far over thousands of requests.
 RSS_BOUND_MB = 64
+
+pytestmark = pytest.mark.slow  # CASES requests, each checked
 EXPECTED = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -165,10 +167,8 @@ def mangled_bytes(draw) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    process = start_server(build_repository(tmp_path_factory.mktemp("repository")))
-    yield process
-    assert process.stop() == 0
+def server(repository_server):
+    return repository_server
 
 
 def test_every_request_gets_a_documented_status_and_the_server_holds(server):

@@ -22,6 +22,8 @@ SECONDS = float(os.environ.get("CONVZOO_LOAD_SECONDS", "8"))
 PROCESSES, THREADS = 3, 2
 RSS_BOUND_MB = 64
 
+pytestmark = pytest.mark.slow  # several client processes for SECONDS, plus start-up
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

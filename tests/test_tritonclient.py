@@ -10,17 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_repository import build_repository, start_server
 
 CHECKS_SCRIPT = Path(__file__).with_name("tritonclient_checks.py")
 CHECKS = re.findall(r"^def check_(\w+)\(", CHECKS_SCRIPT.read_text(), flags=re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    process = start_server(build_repository(tmp_path_factory.mktemp("repository")))
-    yield process
-    assert process.stop() == 0
+def server(repository_server):
+    return repository_server
 
 
 @pytest.mark.parametrize("check", CHECKS)

@@ -128,10 +128,9 @@ def run(
     try:
         with connected(options.address):
             nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-            records = _pipeline(
-                chunk_rows(samples, settings.batch_size), Path(model).resolve(), recipe, settings, options
-            )
-            for block in records.iter_batches(batch_size=None, batch_format="numpy"):
+            rows = chunk_rows(samples, settings.batch_size)
+            records = _pipeline(rows, Path(model).resolve(), recipe, settings, options) if rows else None
+            for block in records.iter_batches(batch_size=None, batch_format="numpy") if records else ():
                 for sample_id, logits, error, seconds, where in zip(
                     block["sample_id"], block["logits"], block["error"], block["seconds"], block["providers"]
                 ):
@@ -166,7 +165,7 @@ def run(
             writer.close()
     outcome = Outcome(plugins, evaluated, len(samples), skipped, time.perf_counter() - started)
     runtime = {
-        # every actor's providers, in ONNX Runtime's order of preference (one entry when all agree)
+        # the actors' providers in ONNX Runtime's order (one list when all agree; empty without images)
         "providers": next(iter(providers)).split(",") if len(providers) == 1 else sorted(providers),
         "ray": {
             "version": ray.__version__,

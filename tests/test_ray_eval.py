@@ -78,3 +78,13 @@ def test_an_actor_killed_mid_run_is_retried_and_the_report_is_identical(cluster,
     report = json.loads(out.read_text())
     for key in EXACT:
         assert report[key] == reference[key], key
+
+
+@pytest.mark.parametrize("extra", [("--server", "127.0.0.1:1"), ("--resume",)])
+def test_ray_refuses_server_and_resume_in_one_line(case, tmp_path, capsys, extra):
+    data, onnx, _ = case
+    assert evaluate(data, onnx, tmp_path / "r.json", "--ray", *extra) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "convzoo eval: error: --ray runs an ONNX file on the cluster: it takes neither --server nor --resume"
+    ]

@@ -2,7 +2,8 @@
 
 Resume is judged by the sweep's own log lines and by file modification times (never by timing):
 a second run keeps every model and report; after a report is lost (an interrupted run) only that
-cell is evaluated again; a changed data manifest re-evaluates without re-exporting.
+cell is evaluated again; a changed data manifest re-evaluates without re-exporting. Last, one cell
+is evaluated again on a two-node local Ray cluster (tests/raycluster.py) into the same report.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 
 import pytest
 from evalsupport import convzoo, draw, pair_items, wnid
+from raycluster import two_node_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -113,3 +115,16 @@ def test_unknown_grid_names_fail_before_any_work(tmp_path, capsys):
         "sweep", "--archs", "resnet18,lenet", "--data", tmp_path, "--repository", tmp_path / "r", "--reports", tmp_path
     )
     assert code == 1 and "lenet" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_sweep_on_ray_writes_the_in_process_report(zoo, capsys):
+    with two_node_cluster() as address:
+        report = zoo / "reports" / "resnet18.json"
+        in_process = json.loads(report.read_text())
+        report.unlink()
+        code, out = sweep(zoo, capsys, "--seed", 1, "--activations", "relu", "--ray", address, "--ray-actors", 2)
+    assert code == 0 and "sweep: resnet18: model kept" in out and "sweep: resnet18: evaluating" in out
+    on_ray = json.loads(report.read_text())
+    assert on_ray["runtime"]["ray"]["nodes"] == 2
+    for key in ("metrics", "count", "skipped", "dataset", "model"):
+        assert on_ray[key] == in_process[key], key

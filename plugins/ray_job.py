@@ -40,21 +40,40 @@ class RayOptions:
 
 
 @contextmanager
-def connected(address: str | None) -> Iterator[None]:
-    """A Ray connection for the job: reuse the caller's, else connect (or start a local Ray) and close after."""
+def connected(address: str | None, actors: int) -> Iterator[None]:
+    """A Ray connection for the job: reuse the caller's, else connect (or start a local Ray) and close after.
+
+    A local Ray gets a logical CPU more than the actors take, so decode tasks always find room.
+    """
     import ray
 
     if ray.is_initialized():
         yield
         return
     if address is None:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        cpus = max(len(os.sched_getaffinity(0)), actors + 1)
+        ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     else:
         ray.init(address=address, log_to_driver=False)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def check_room(resources: dict, options: RayOptions) -> None:
+    """Refuse an actor pool that would leave Ray Data's decode tasks no CPU (the job would hang)."""
+    gpu = options.device.startswith("cuda")
+    if gpu and resources.get("GPU", 0) < options.actors:
+        raise ValueError(
+            f"--ray-actors {options.actors} with --device cuda needs as many GPUs; the cluster has {resources.get('GPU', 0):g}"
+        )
+    left = resources.get("CPU", 0) - (0 if gpu else options.actors)
+    if left < DECODE_CPUS:
+        raise ValueError(
+            f"the Ray cluster has {resources.get('CPU', 0):g} CPUs: {options.actors} actors would leave none for "
+            "decoding; use fewer --ray-actors or give the nodes more logical CPUs (ray start --num-cpus)"
+        )
 
 
 def chunk_rows(samples, batch_size: int) -> list[dict]:
@@ -126,8 +145,9 @@ def run(
     evaluated, top1_hits, skipped, providers = 0, 0, [], set()
     started = time.perf_counter()
     try:
-        with connected(options.address):
+        with connected(options.address, options.actors):
             nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+            check_room(ray.cluster_resources(), options)
             rows = chunk_rows(samples, settings.batch_size)
             records = _pipeline(rows, Path(model).resolve(), recipe, settings, options) if rows else None
             for block in records.iter_batches(batch_size=None, batch_format="numpy") if records else ():

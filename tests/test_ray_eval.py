@@ -88,3 +88,13 @@ def test_ray_refuses_server_and_resume_in_one_line(case, tmp_path, capsys, extra
     assert err == [
         "convzoo eval: error: --ray runs an ONNX file on the cluster: it takes neither --server nor --resume"
     ]
+
+
+def test_an_actor_pool_that_leaves_no_cpu_for_decoding_is_refused_not_hung():
+    from convzoo.plugins.ray_job import RayOptions, check_room
+
+    check_room({"CPU": 4.0}, RayOptions(actors=3))
+    with pytest.raises(ValueError, match="4 CPUs: 4 actors would leave none for decoding"):
+        check_room({"CPU": 4.0}, RayOptions(actors=4))
+    with pytest.raises(ValueError, match="needs as many GPUs; the cluster has 1"):
+        check_room({"CPU": 4.0, "GPU": 1.0}, RayOptions(actors=2, device="cuda"))

@@ -21,7 +21,6 @@ from benchmarks.registry import case
 
 TARGET = Target(0.80)
 NODES = 2
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: keep Ray on loopback
 
 
 class SteadyRate:
@@ -43,6 +42,7 @@ class SteadyRate:
 
 @case("ray", "evaluation on a local Ray cluster vs in process, start-up excluded (images/s)", order=5, default=False)
 def run(context: Context) -> list[Figure]:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is imported: keeps Ray on loopback
     from ray.cluster_utils import Cluster
 
     from convzoo.base.datasets import open_dataset

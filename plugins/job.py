@@ -47,6 +47,8 @@ def _progress_bar(total: int | None, enabled: bool):
 
 def from_args(args) -> dict:
     """Run the evaluation the parsed ``convzoo eval`` arguments describe; return its report."""
+    if args.ray is not None and (args.server or args.resume):
+        raise ValueError("--ray runs an ONNX file on the cluster: it takes neither --server nor --resume")
     if args.remote:
         from convzoo.plugins.remote import evaluate_remote
 
@@ -56,8 +58,6 @@ def from_args(args) -> dict:
     else:
         if args.resume and not args.output:
             raise ValueError("--resume needs --output (the checkpoint lives next to the report)")
-        if args.ray is not None and (args.server or args.resume):
-            raise ValueError("--ray runs an ONNX file on the cluster: it takes neither --server nor --resume")
         backend = _backend(args)
         dataset = open_dataset(args.data, args.format)
         overrides = {"resize_size": args.resize_size, "crop_size": args.crop_size, "interpolation": args.interpolation}

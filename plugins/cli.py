@@ -89,6 +89,17 @@ def register_eval(subparsers) -> None:
     )
     parser.add_argument("--predictions", type=Path, metavar="CSV", help="write per-image top-5 predictions")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (needs convzoo[ray]): ADDRESS as ray.init takes it (auto, ray://host:10001, "
+        "host:port); without one a local Ray starts. Data and model must be at the same paths on every node",
+    )
+    parser.add_argument(
+        "--ray-actors", type=_positive, default=2, metavar="N", help="ONNX Runtime actors with --ray (default: 2)"
+    )
     parser.set_defaults(func=_eval)
 
 

@@ -17,6 +17,10 @@ def checkpoint_path(output: Path) -> Path:
 
 
 def _backend(args):
+    if args.ray is not None:
+        from convzoo.plugins.backends import OnnxBackend
+
+        return OnnxBackend(args.model, device="cpu")  # reads the model here; the actors run it on --device
     if args.server:
         from convzoo.client.channel import Security
         from convzoo.plugins.backends import GrpcBackend
@@ -46,6 +50,8 @@ def _progress_bar(total: int | None, enabled: bool):
 
 def from_args(args) -> dict:
     """Run the evaluation the parsed ``convzoo eval`` arguments describe; return its report."""
+    if args.ray is not None and (args.server or args.resume):
+        raise ValueError("--ray runs an ONNX file on the cluster: it takes neither --server nor --resume")
     if args.remote:
         from convzoo.plugins.remote import evaluate_remote
 
@@ -72,22 +78,37 @@ def from_args(args) -> dict:
         checkpoint = checkpoint_path(args.output) if args.output else None
         total = min(len(dataset.samples), args.limit or len(dataset.samples))
         bar, update = _progress_bar(total, not args.no_progress)
+        runtime = backend.runtime
         with bar:
-            outcome = run(
-                dataset,
-                backend,
-                plugins,
-                settings,
-                preprocessing=recipe,
-                checkpoint=checkpoint,
-                checkpoint_every=args.checkpoint_every,
-                resume=args.resume,
-                predictions=args.predictions,
-                on_progress=update,
-            )
-        result = report.build(
-            backend.model, backend.runtime, report.dataset_entry(dataset, outcome), recipe, settings, outcome
-        )
+            if args.ray is not None:
+                from convzoo.plugins import ray_job
+
+                options = ray_job.RayOptions(args.ray or None, args.ray_actors, args.device)
+                outcome, on_ray = ray_job.run(
+                    dataset,
+                    args.model,
+                    plugins,
+                    settings,
+                    recipe,
+                    options,
+                    predictions=args.predictions,
+                    on_progress=update,
+                )
+                runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
+            else:
+                outcome = run(
+                    dataset,
+                    backend,
+                    plugins,
+                    settings,
+                    preprocessing=recipe,
+                    checkpoint=checkpoint,
+                    checkpoint_every=args.checkpoint_every,
+                    resume=args.resume,
+                    predictions=args.predictions,
+                    on_progress=update,
+                )
+        result = report.build(backend.model, runtime, report.dataset_entry(dataset, outcome), recipe, settings, outcome)
     if args.output:
         report.write(result, args.output)
         checkpoint_path(args.output).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from convzoo.base import atomic
-from convzoo.base.datasets import Dataset
+from convzoo.base.datasets import Dataset, manifest
 from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins import registry
 from convzoo.plugins.evaluate import Outcome, Settings
@@ -57,8 +57,12 @@ def build(
 
 
 def dataset_entry(dataset: Dataset, outcome: Outcome) -> dict:
-    """The report's ``dataset``: the layout as read, and how much of it was used."""
-    return {**dataset.describe(), "used": outcome.total}
+    """The report's ``dataset``: the layout as read, how much of it was used, and that part's manifest hash."""
+    return {
+        **dataset.describe(),
+        "used": outcome.total,
+        "manifest_sha256": manifest.sha256(dataset.samples[: outcome.total]),
+    }
 
 
 def variant(card: dict) -> str:

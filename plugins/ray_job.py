@@ -1,0 +1,199 @@
+"""``convzoo eval --ray``: the evaluation job on a Ray cluster, with Ray Data (DESIGN.md §10).
+
+manifest (sample id, path, label) in batches of ``--batch-size`` -> decode + preprocess tasks
+(the model's own recipe) -> ``map_batches`` over an actor pool of ONNX Runtime sessions
+(``--ray-actors N``; ``--device cuda`` asks one GPU per actor) -> one record per sample ->
+``ManifestMerge`` (dedupe by sample id, the id set must equal the manifest, plugins fed in
+manifest order). The metrics equal the in-process job's to the last digit for any number of
+actors and nodes. A lost actor is restarted and its batch retried (``MAX_RETRIES``).
+
+Every node must see the dataset and the model at the same paths (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from convzoo.base.datasets import Dataset
+from convzoo.base.preprocessing import Preprocessing
+from convzoo.plugins.api import Metric
+from convzoo.plugins.evaluate import Outcome, Progress, Settings
+from convzoo.plugins.merge import ManifestMerge, Record
+from convzoo.plugins.predictions import PredictionsWriter
+from convzoo.plugins.ray_stages import CRASH_ONCE_ENV, InferenceActor, decode_chunk
+
+MAX_RETRIES = 3  # actor restarts, and retries of the batch a lost actor was running
+DECODE_CPUS = 0.5  # logical CPUs per decode task: leaves room beside the actors (DESIGN.md §10)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # as ray.init takes it ("auto", "ray://host:10001", "host:port"); None: a local Ray
+    actors: int = 2
+    device: str = "cpu"
+
+
+@contextmanager
+def connected(address: str | None, actors: int) -> Iterator[None]:
+    """A Ray connection for the job: reuse the caller's, else connect (or start a local Ray) and close after.
+
+    A local Ray gets a logical CPU more than the actors take, so decode tasks always find room.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    if address is None:
+        cpus = max(len(os.sched_getaffinity(0)), actors + 1)
+        ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def check_room(resources: dict, options: RayOptions) -> None:
+    """Refuse an actor pool that would leave Ray Data's decode tasks no CPU (the job would hang)."""
+    gpu = options.device.startswith("cuda")
+    if gpu and resources.get("GPU", 0) < options.actors:
+        raise ValueError(
+            f"--ray-actors {options.actors} with --device cuda needs as many GPUs; the cluster has {resources.get('GPU', 0):g}"
+        )
+    left = resources.get("CPU", 0) - (0 if gpu else options.actors)
+    if left < DECODE_CPUS:
+        raise ValueError(
+            f"the Ray cluster has {resources.get('CPU', 0):g} CPUs: {options.actors} actors would leave none for "
+            "decoding; use fewer --ray-actors or give the nodes more logical CPUs (ray start --num-cpus)"
+        )
+
+
+def chunk_rows(samples, batch_size: int) -> list[dict]:
+    """The manifest cut into the batches the in-process job forms, one Ray Data row each."""
+    return [
+        {
+            "chunk": n,
+            "sample_ids": [s.sample_id for s in part],
+            "paths": [str(s.path) for s in part],
+            "labels": [int(s.label) for s in part],
+        }
+        for n, start in enumerate(range(0, len(samples), batch_size))
+        for part in [samples[start : start + batch_size]]
+    ]
+
+
+def _pipeline(rows: list[dict], model: Path, recipe: Preprocessing, settings: Settings, options: RayOptions):
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the job shows its own bar, in samples merged
+    context.print_on_execution_start = False
+    context.enable_auto_log_stats = False
+    gpu = options.device.startswith("cuda")
+    fault = os.environ.get(CRASH_ONCE_ENV)
+    decoded = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
+        decode_chunk, fn_kwargs={"recipe": recipe.to_dict(), "draft": settings.draft}, num_cpus=DECODE_CPUS
+    )
+    with warnings.catch_warnings():
+        # Ray 2.60 deprecates passing max_restarts/max_task_retries this way (no named parameter yet); Ray
+        # Data's own default is unbounded retries, which would loop forever on an actor that always dies.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decoded.map_batches(
+            InferenceActor,
+            fn_constructor_kwargs={"model_path": str(model), "device": options.device},
+            batch_size=1,  # one row is one manifest batch of --batch-size samples
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=options.actors),
+            num_cpus=0 if gpu else 1,
+            num_gpus=1 if gpu else 0,
+            max_restarts=MAX_RETRIES,
+            max_task_retries=MAX_RETRIES,
+            runtime_env={"env_vars": {CRASH_ONCE_ENV: fault}} if fault else None,
+        )
+
+
+def run(
+    dataset: Dataset,
+    model: str | Path,
+    plugins: list[Metric],
+    settings: Settings,
+    recipe: Preprocessing,
+    options: RayOptions,
+    *,
+    predictions: Path | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[Outcome, dict]:
+    """Evaluate ``model`` on ``dataset`` on Ray; returns the outcome and what ran it (for the report's runtime)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise LookupError("--ray needs Ray: pip install 'convzoo[ray]'") from exc
+
+    if options.actors < 1:
+        raise ValueError("--ray-actors must be positive")
+    samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
+    merge = ManifestMerge(samples, settings.batch_size)
+    writer = PredictionsWriter(predictions) if predictions else None
+    evaluated, top1_hits, skipped, providers = 0, 0, [], set()
+    started = time.perf_counter()
+    try:
+        with connected(options.address, options.actors):
+            nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+            check_room(ray.cluster_resources(), options)
+            rows = chunk_rows(samples, settings.batch_size)
+            records = _pipeline(rows, Path(model).resolve(), recipe, settings, options) if rows else None
+            for block in records.iter_batches(batch_size=None, batch_format="numpy") if records else ():
+                for sample_id, logits, error, seconds, where in zip(
+                    block["sample_id"], block["logits"], block["error"], block["seconds"], block["providers"]
+                ):
+                    merge.add(Record(str(sample_id), None if error else logits, str(error), float(seconds)))
+                    providers.add(str(where))
+                for chunk in merge.ready():
+                    if settings.on_error == "fail" and chunk.failures:
+                        first = chunk.failures[0]
+                        raise ValueError(f"{first.sample_id}: {first.error}")
+                    skipped += chunk.failures
+                    if chunk.batch is not None:
+                        for plugin in plugins:
+                            plugin.update(chunk.batch)
+                        if writer:
+                            writer.write(chunk.batch)
+                        evaluated += len(chunk.batch.labels)
+                        top1_hits += int((chunk.batch.logits.argmax(axis=1) == chunk.batch.labels).sum())
+                if on_progress:
+                    seconds = time.perf_counter() - started
+                    on_progress(
+                        Progress(
+                            merge.next_start,
+                            len(samples),
+                            evaluated,
+                            100.0 * top1_hits / evaluated if evaluated else 0.0,
+                            evaluated / seconds if seconds > 0 else 0.0,
+                        )
+                    )
+            merge.finish()
+    finally:
+        if writer:
+            writer.close()
+    outcome = Outcome(plugins, evaluated, len(samples), skipped, time.perf_counter() - started)
+    runtime = {
+        # the actors' providers in ONNX Runtime's order (one list when all agree; empty without images)
+        "providers": next(iter(providers)).split(",") if len(providers) == 1 else sorted(providers),
+        "ray": {
+            "version": ray.__version__,
+            "address": options.address or "local",
+            "nodes": nodes,
+            "actors": options.actors,
+            "device": options.device,
+            "duplicates_dropped": merge.duplicates,
+        },
+    }
+    return outcome, runtime

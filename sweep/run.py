@@ -1,0 +1,134 @@
+"""One sweep: for each cell export (or keep) the model, evaluate (or keep) its report; then compare.
+
+Resumable by design: the same command run again keeps every model whose card matches its cell
+and every report whose model sha256 and data manifest hash match the model file and the data
+now, so an interrupted sweep continues where it stopped (reports and models are written
+atomically: a cell is either finished or redone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from convzoo.base.card import read_card
+from convzoo.base.datasets import manifest, open_dataset
+from convzoo.exporters.pipeline import export_model
+from convzoo.exporters.precision import PrecisionOptions
+from convzoo.exporters.repository import MODEL_FILE
+from convzoo.plugins import job
+from convzoo.plugins.backends import file_sha256
+from convzoo.plugins.cli import register_eval
+from convzoo.plugins.compare import compare
+from convzoo.sweep.grid import NUM_CLASSES, Cell, card_matches, wanted_weights
+
+VERSION = 1  # the sweep's models live in version 1 of their repository folder
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a sweep needs besides its cells."""
+
+    weights: str
+    data: str
+    format: str
+    repository: Path
+    reports: Path
+    input_size: int = 224
+    seed: int = 0
+    plugins: str | None = None
+    batch_size: int | None = None
+    limit: int | None = None
+    device: str | None = None
+    ray: str | None = None  # None: in-process; "": a local Ray; else a ray.init address
+    ray_actors: int = 2
+    progress: bool = True
+
+
+def model_path(plan: Plan, cell: Cell) -> Path:
+    return plan.repository / cell.name / str(VERSION) / MODEL_FILE
+
+
+def report_path(plan: Plan, cell: Cell) -> Path:
+    return plan.reports / f"{cell.name}.json"
+
+
+def ensure_model(plan: Plan, cell: Cell, say: Callable[[str], None]) -> Path:
+    """The cell's model file: the existing one when its card matches, else a fresh export."""
+    path = model_path(plan, cell)
+    exists = path.is_file()
+    if exists and card_matches(
+        read_card(path), cell, wanted_weights(plan.weights, cell.arch, plan.seed), plan.input_size
+    ):
+        say(f"{cell.name}: model kept ({path}: its card matches)")
+        return path
+    say(f"{cell.name}: {'re-exporting (its card differs)' if exists else 'exporting'}")
+    calibration = plan.data if cell.precision != "fp32" else None
+    export_model(
+        cell.arch,
+        plan.repository,
+        activation=cell.activation,
+        weights=plan.weights,
+        num_classes=NUM_CLASSES,
+        input_size=plan.input_size,
+        seed=plan.seed,
+        name=cell.name,
+        version=VERSION,
+        force=exists,
+        progress=plan.progress,
+        precision=PrecisionOptions(cell.precision, calibration, plan.format),
+    )
+    return path
+
+
+def report_is_current(report: Path, model_sha256: str, manifest_sha256: str) -> bool:
+    """Whether ``report`` evaluated this very model file on this very data manifest."""
+    try:
+        saved = json.loads(report.read_text())
+        return saved["model"]["sha256"] == model_sha256 and saved["dataset"]["manifest_sha256"] == manifest_sha256
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def eval_arguments(plan: Plan, model: Path, output: Path) -> argparse.Namespace:
+    """``convzoo eval``'s own parsed arguments for one cell (its defaults and checks apply)."""
+    argv = ["eval", "--data", plan.data, "--format", plan.format, "--model", str(model), "--output", str(output)]
+    for flag, value in (
+        ("--plugins", plan.plugins),
+        ("--batch-size", plan.batch_size),
+        ("--limit", plan.limit),
+        ("--device", plan.device),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    if not plan.progress:
+        argv.append("--no-progress")
+    if plan.ray is not None:
+        argv += ["--ray", plan.ray] if plan.ray else ["--ray"]
+        argv += ["--ray-actors", str(plan.ray_actors)]
+    parser = argparse.ArgumentParser(prog="convzoo", exit_on_error=False)
+    register_eval(parser.add_subparsers())
+    return parser.parse_args(argv)
+
+
+def sweep(plan: Plan, cells: list[Cell], say: Callable[[str], None] = print) -> str:
+    """Run the sweep; returns compare's table (also written to ``reports/compare.md``, plot ``compare.png``)."""
+    dataset = open_dataset(plan.data, plan.format)
+    used = dataset.samples[: plan.limit] if plan.limit is not None else dataset.samples
+    data_hash = manifest.sha256(used)
+    plan.reports.mkdir(parents=True, exist_ok=True)
+    for cell in cells:
+        model = ensure_model(plan, cell, say)
+        report = report_path(plan, cell)
+        if report_is_current(report, file_sha256(model), data_hash):
+            say(f"{cell.name}: report kept ({report}: same model sha256 and data manifest)")
+            continue
+        say(f"{cell.name}: evaluating")
+        result = job.from_args(eval_arguments(plan, model, report))
+        say(f"{cell.name}: top-1 {result['metrics'].get('top1', float('nan')):.3f}% -> {report}")
+    return compare(
+        [report_path(plan, cell) for cell in cells], plan.reports / "compare.md", plan.reports / "compare.png"
+    )

@@ -48,7 +48,7 @@ def layer_rows(model: nn.Module, input_shape: Shape) -> list[Layer]:
             recorder.flops = flops
             model(torch.empty((1, *input_shape), device="meta"))
     except RuntimeError as exc:
-        where = recorder.stack[-1].name if recorder.stack else "input"
+        where = recorder.stack[-1].name if recorder.stack else ""
         reason = str(exc).strip().splitlines()[0]
         raise ValueError(f"{where or type(model).__name__}: {reason}") from None
     finally:

@@ -21,11 +21,6 @@ class Activation:
     name: str
     onnx_op: str
     params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-    learned_per_channel: bool = False
-
-    def num_params(self, channels: int) -> int:
-        """Learned parameters at one activation site of ``channels`` channels."""
-        return channels if self.learned_per_channel else 0
 
     def describe(self) -> dict:
         """JSON-able name and parameters (what the model card records)."""
@@ -50,8 +45,8 @@ class Activation:
         return builders[self.name]()
 
 
-def _variant(name: str, onnx_op: str, learned_per_channel: bool = False, **params) -> Activation:
-    return Activation(name, onnx_op, MappingProxyType(params), learned_per_channel)
+def _variant(name: str, onnx_op: str, **params) -> Activation:
+    return Activation(name, onnx_op, MappingProxyType(params))
 
 
 ACTIVATIONS: MappingProxyType = MappingProxyType(
@@ -60,7 +55,7 @@ ACTIVATIONS: MappingProxyType = MappingProxyType(
         for a in (
             _variant("relu", "Relu"),
             _variant("leaky_relu", "LeakyRelu", negative_slope=0.01),
-            _variant("prelu", "PRelu", learned_per_channel=True, init=0.25),
+            _variant("prelu", "PRelu", init=0.25),
             _variant("elu", "Elu", alpha=1.0),
             _variant("tanh", "Tanh"),
             _variant("sigmoid", "Sigmoid"),
@@ -72,8 +67,10 @@ ACTIVATIONS: MappingProxyType = MappingProxyType(
 DEFAULT_ACTIVATION = "relu"
 
 
-def get_activation(name: str) -> Activation:
-    """The variant called ``name``; ``LookupError`` naming the known ones otherwise."""
+def get_activation(name: str | Activation) -> Activation:
+    """The variant called ``name`` (a variant is returned as is); ``LookupError`` naming the known ones otherwise."""
+    if isinstance(name, Activation):
+        return name
     try:
         return ACTIVATIONS[name]
     except KeyError:

@@ -1,10 +1,12 @@
 """The architecture registry.
 
-A family module (``alexnet.py``, ``vgg.py``, ``resnet.py``, or a third-party one) decorates
-its builders with :func:`register_model`. Families are discovered through the entry-point
-group ``convzoo.architectures``: an entry point names a module, and importing it registers
-its architectures. The built-in families are entry points too, so a third-party package
-adds architectures exactly as the core does.
+A family module (``alexnet.py``, ``vgg.py``, ``resnet.py``, or a third-party one) writes each
+architecture once, as a plain builder ``def resnet50(*, num_classes=1000, activation="relu")``
+returning an ``nn.Module``, and decorates it with :func:`register_model`; ``convzoo summary``
+reads the module itself. Families are discovered through the entry-point group
+``convzoo.architectures``: an entry point names a module, and importing it registers its
+architectures. The built-in families are entry points too, so a third-party package adds
+architectures exactly as the core does.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from convzoo.exporters.activations import Activation
-from convzoo.exporters.layers import Layer
+from convzoo.exporters.activations import DEFAULT_ACTIVATION, Activation
 
 ENTRY_POINT_GROUP = "convzoo.architectures"
 
@@ -35,13 +36,16 @@ class PretrainedWeights:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A registered network: a torch builder, its analytic description and its weights."""
+    """A registered network: its builder and its official weights."""
 
     name: str
-    build: Callable[[int, Activation], object]  # (num_classes, activation) -> torch.nn.Module
-    describe: Callable[[int, Activation, int], list[Layer]]  # (num_classes, activation, input_size)
+    builder: Callable[..., object]  # (*, num_classes, activation) -> torch.nn.Module
     weights: dict[str, PretrainedWeights] = field(default_factory=dict)
     default_weights: str | None = None
+
+    def build(self, num_classes: int = 1000, activation: str | Activation = DEFAULT_ACTIVATION):
+        """A fresh ``nn.Module`` with a ``num_classes`` head and the ``activation`` variant."""
+        return self.builder(num_classes=num_classes, activation=activation)
 
     def pretrained(self, tag: str) -> PretrainedWeights:
         """The official weights ``IMAGENET1K_V1``/``IMAGENET1K_V2``/``DEFAULT``."""
@@ -57,19 +61,27 @@ _loaded = False
 
 
 def register_model(
-    name: str, *, describe, weights: dict[str, PretrainedWeights] | None = None, default_weights: str | None = None
+    builder: Callable | None = None,
+    *,
+    name: str | None = None,
+    weights: dict[str, PretrainedWeights] | None = None,
+    default_weights: str | None = None,
 ):
-    """Decorator: register ``build(num_classes, activation) -> nn.Module`` as ``name``."""
+    """Register a builder under its own name (or ``name``): ``@register_model`` or ``@register_model(weights=...)``.
 
-    def decorator(build):
-        if name in _REGISTRY and _REGISTRY[name].build is not build:
-            raise ValueError(f"architecture {name!r} is registered twice")
+    ``default_weights`` is what ``DEFAULT`` means (the first of ``weights`` unless given).
+    """
+
+    def decorator(build: Callable) -> Callable:
+        key = name or build.__name__
+        if key in _REGISTRY and _REGISTRY[key].builder is not build:
+            raise ValueError(f"architecture {key!r} is registered twice")
         weights_ = dict(weights or {})
         default = default_weights or (next(iter(weights_)) if weights_ else None)
-        _REGISTRY[name] = Architecture(name, build, describe, weights_, default)
+        _REGISTRY[key] = Architecture(key, build, weights_, default)
         return build
 
-    return decorator
+    return decorator if builder is None else decorator(builder)
 
 
 def _load_families() -> None:

@@ -11,81 +11,115 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convzoo.exporters.activations import Activation
-from convzoo.exporters.layers import LayerTable
+from convzoo.exporters.activations import DEFAULT_ACTIVATION, Activation, get_activation
 from convzoo.exporters.registry import PretrainedWeights, register_model
 
-STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (planes, stride of the first block)
 BASE = "https://download.pytorch.org/models/"
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int, activation: Activation) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None, activation: Activation
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.act1 = activation.module(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = _downsample(inplanes, planes, stride)
+        self.downsample = downsample
         self.act2 = activation.module(planes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return self.act2(out + shortcut)
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.act1(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        out = self.act2(out)
+        return out
 
 
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int, activation: Activation) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None, activation: Activation
+    ) -> None:
         super().__init__()
-        out = planes * self.expansion
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.conv1 = conv1x1(inplanes, planes)
         self.bn1 = nn.BatchNorm2d(planes)
         self.act1 = activation.module(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.conv2 = conv3x3(planes, planes, stride)
         self.bn2 = nn.BatchNorm2d(planes)
         self.act2 = activation.module(planes)
-        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.downsample = _downsample(inplanes, out, stride)
-        self.act3 = activation.module(out)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.downsample = downsample
+        self.act3 = activation.module(planes * self.expansion)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.act1(self.bn1(self.conv1(x)))
-        out = self.act2(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return self.act3(out + shortcut)
-
-
-def _downsample(inplanes: int, out: int, stride: int) -> nn.Sequential | None:
-    if stride == 1 and inplanes == out:
-        return None
-    return nn.Sequential(nn.Conv2d(inplanes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.act1(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.act2(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        out = self.act3(out)
+        return out
 
 
 class ResNet(nn.Module):
-    def __init__(self, block: type, depths: list[int], num_classes: int, activation: Activation) -> None:
+    def __init__(
+        self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int, activation: Activation
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.act = activation.module(64)
+        self._activation = activation
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(self.inplanes)
+        self.act = activation.module(self.inplanes)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        inplanes = 64
-        for index, ((planes, stride), depth) in enumerate(zip(STAGES, depths), start=1):
-            blocks = []
-            for i in range(depth):
-                blocks.append(block(inplanes, planes, stride if i == 0 else 1, activation))
-                inplanes = planes * block.expansion
-            setattr(self, f"layer{index}", nn.Sequential(*blocks))
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(inplanes, num_classes)
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
         self._init_weights()
+
+    def _make_layer(self, block: type[BasicBlock | Bottleneck], planes: int, blocks: int, stride: int = 1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                conv1x1(self.inplanes, planes * block.expansion, stride),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample, self._activation)]
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes, 1, None, self._activation))
+        return nn.Sequential(*layers)
 
     def _init_weights(self) -> None:
         """torchvision's initialisation for ResNet (no zero-init of the last BN)."""
@@ -97,97 +131,68 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.act(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.act(x)
+        x = self.maxpool(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        x = self.fc(x)
+        return x
 
 
-def describe_resnet(bottleneck: bool, depths: list[int], num_classes: int, activation: Activation, input_size: int):
-    """ResNet's layers, shapes, parameters and MACs at ``input_size`` px."""
-    t = LayerTable((3, input_size, input_size), activation)
-    t.conv("conv1", 64, 7, 2, 3, bias=False)
-    t.batchnorm("bn1")
-    t.act("act")
-    t.maxpool("maxpool", 3, 2, 1)
-    expansion = 4 if bottleneck else 1
-    for index, ((planes, stride), depth) in enumerate(zip(STAGES, depths), start=1):
-        for i in range(depth):
-            p = f"layer{index}.{i}"
-            s = stride if i == 0 else 1
-            block_in = t.shape
-            if bottleneck:
-                t.conv(f"{p}.conv1", planes, 1, bias=False)
-                t.batchnorm(f"{p}.bn1")
-                t.act(f"{p}.act1")
-                t.conv(f"{p}.conv2", planes, 3, s, 1, bias=False)
-                t.batchnorm(f"{p}.bn2")
-                t.act(f"{p}.act2")
-                t.conv(f"{p}.conv3", planes * expansion, 1, bias=False)
-                t.batchnorm(f"{p}.bn3")
-            else:
-                t.conv(f"{p}.conv1", planes, 3, s, 1, bias=False)
-                t.batchnorm(f"{p}.bn1")
-                t.act(f"{p}.act1")
-                t.conv(f"{p}.conv2", planes, 3, 1, 1, bias=False)
-                t.batchnorm(f"{p}.bn2")
-            main = t.shape
-            shortcut = block_in
-            if s != 1 or block_in[0] != planes * expansion:
-                t.conv(f"{p}.downsample.0", planes * expansion, 1, s, bias=False, source=block_in)
-                t.batchnorm(f"{p}.downsample.1")
-                shortcut = t.shape
-            t.shape = main
-            t.residual_add(f"{p}.add", shortcut)
-            t.act(f"{p}.act{3 if bottleneck else 2}")
-    t.adaptive_avgpool("avgpool", 1)
-    t.flatten("flatten")
-    t.linear("fc", num_classes)
-    return t.rows
+def _weights(**checkpoints: tuple) -> dict[str, PretrainedWeights]:
+    """``IMAGENET1K_V1=(file, acc@1, acc@5[, resize])`` -> official weights; V2 (torchvision's new recipe) resizes to 232."""
+    return {tag: PretrainedWeights(BASE + file, *rest) for tag, (file, *rest) in checkpoints.items()}
 
 
-def _register(depth: int, bottleneck: bool, depths: list[int], checkpoints: dict[str, tuple]) -> None:
-    name = f"resnet{depth}"
-    block = Bottleneck if bottleneck else BasicBlock
-
-    def describe(num_classes, activation, input_size):
-        return describe_resnet(bottleneck, depths, num_classes, activation, input_size)
-
-    def build(num_classes: int, activation: Activation) -> ResNet:
-        return ResNet(block, depths, num_classes, activation)
-
-    build.__name__ = build.__qualname__ = name
-    weights = {tag: PretrainedWeights(BASE + file, *rest) for tag, (file, *rest) in checkpoints.items()}
-    default = "IMAGENET1K_V2" if "IMAGENET1K_V2" in weights else "IMAGENET1K_V1"
-    register_model(name, describe=describe, weights=weights, default_weights=default)(build)
+@register_model(weights=_weights(IMAGENET1K_V1=("resnet18-f37072fd.pth", 69.758, 89.078)))
+def resnet18(*, num_classes: int = 1000, activation: str | Activation = DEFAULT_ACTIVATION) -> ResNet:
+    """ResNet-18."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, get_activation(activation))
 
 
-# V2 weights (TorchVision's new training recipe) are evaluated with a 232 px resize.
-_register(18, False, [2, 2, 2, 2], {"IMAGENET1K_V1": ("resnet18-f37072fd.pth", 69.758, 89.078)})
-_register(34, False, [3, 4, 6, 3], {"IMAGENET1K_V1": ("resnet34-b627a593.pth", 73.314, 91.420)})
-_register(
-    50,
-    True,
-    [3, 4, 6, 3],
-    {
-        "IMAGENET1K_V1": ("resnet50-0676ba61.pth", 76.130, 92.862),
-        "IMAGENET1K_V2": ("resnet50-11ad3fa6.pth", 80.858, 95.434, 232),
-    },
+@register_model(weights=_weights(IMAGENET1K_V1=("resnet34-b627a593.pth", 73.314, 91.420)))
+def resnet34(*, num_classes: int = 1000, activation: str | Activation = DEFAULT_ACTIVATION) -> ResNet:
+    """ResNet-34."""
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, get_activation(activation))
+
+
+@register_model(
+    weights=_weights(
+        IMAGENET1K_V1=("resnet50-0676ba61.pth", 76.130, 92.862),
+        IMAGENET1K_V2=("resnet50-11ad3fa6.pth", 80.858, 95.434, 232),
+    ),
+    default_weights="IMAGENET1K_V2",
 )
-_register(
-    101,
-    True,
-    [3, 4, 23, 3],
-    {
-        "IMAGENET1K_V1": ("resnet101-63fe2227.pth", 77.374, 93.546),
-        "IMAGENET1K_V2": ("resnet101-cd907fc2.pth", 81.886, 95.780, 232),
-    },
+def resnet50(*, num_classes: int = 1000, activation: str | Activation = DEFAULT_ACTIVATION) -> ResNet:
+    """ResNet-50 (v1.5)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, get_activation(activation))
+
+
+@register_model(
+    weights=_weights(
+        IMAGENET1K_V1=("resnet101-63fe2227.pth", 77.374, 93.546),
+        IMAGENET1K_V2=("resnet101-cd907fc2.pth", 81.886, 95.780, 232),
+    ),
+    default_weights="IMAGENET1K_V2",
 )
-_register(
-    152,
-    True,
-    [3, 8, 36, 3],
-    {
-        "IMAGENET1K_V1": ("resnet152-394f9c45.pth", 78.312, 94.046),
-        "IMAGENET1K_V2": ("resnet152-f82ba261.pth", 82.284, 96.002, 232),
-    },
+def resnet101(*, num_classes: int = 1000, activation: str | Activation = DEFAULT_ACTIVATION) -> ResNet:
+    """ResNet-101 (v1.5)."""
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes, get_activation(activation))
+
+
+@register_model(
+    weights=_weights(
+        IMAGENET1K_V1=("resnet152-394f9c45.pth", 78.312, 94.046),
+        IMAGENET1K_V2=("resnet152-f82ba261.pth", 82.284, 96.002, 232),
+    ),
+    default_weights="IMAGENET1K_V2",
 )
+def resnet152(*, num_classes: int = 1000, activation: str | Activation = DEFAULT_ACTIVATION) -> ResNet:
+    """ResNet-152 (v1.5)."""
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes, get_activation(activation))

@@ -1,15 +1,17 @@
 """``convzoo summary``: per-layer kind, output shape, parameters and MACs, with totals.
 
-Everything is computed from formulas (see :mod:`convzoo.exporters.layers`), not by
-running the network.
+The rows come from the architecture's own module, built and run once on the meta device
+(see :mod:`convzoo.exporters.layer_rows`): no second description of the network to keep in step.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
+
 from convzoo.exporters.activations import DEFAULT_ACTIVATION, get_activation
-from convzoo.exporters.layers import Layer
+from convzoo.exporters.layer_rows import Layer, layer_rows
 from convzoo.exporters.registry import get_architecture
 
 
@@ -60,9 +62,17 @@ class Summary:
 def summarize(
     arch: str, activation: str = DEFAULT_ACTIVATION, num_classes: int = 1000, input_size: int = 224
 ) -> Summary:
-    """The analytic summary of ``arch`` with the given variant, head and input size."""
+    """The summary of ``arch`` with the given variant, head and input size."""
     if num_classes < 1:
         raise ValueError(f"--num-classes must be positive, got {num_classes}")
+    if input_size < 1:
+        raise ValueError(f"--input-size must be positive, got {input_size}")
     spec = get_architecture(arch)
-    layers = spec.describe(num_classes, get_activation(activation), input_size)
+    variant = get_activation(activation)
+    with torch.device("meta"):
+        model = spec.build(num_classes, variant).eval()
+    try:
+        layers = layer_rows(model, (3, input_size, input_size))
+    except ValueError as exc:
+        raise ValueError(f"{arch} cannot run on a {input_size}x{input_size} px input: {exc}") from None
     return Summary(arch, activation, num_classes, input_size, tuple(layers))

@@ -1,4 +1,6 @@
-"""Architectures: torchvision's keys, published parameter counts, analytic == built."""
+"""Architectures: torchvision's keys, published parameter counts, summary rows == the built module."""
+
+import inspect
 
 import pytest
 import torch
@@ -7,7 +9,7 @@ from convzoo.exporters.activations import ACTIVATIONS, get_activation
 from convzoo.exporters.registry import architectures, get_architecture
 from convzoo.exporters.summary import summarize
 
-# DESIGN.md §4: torchvision's published parameters (exact) and GMACs at 224 (within 1%).
+# DESIGN.md §4: torchvision's published parameters (exact) and GMACs at 224 (issue 10: within 0.1%).
 PUBLISHED = {
     "alexnet": (61_100_840, 0.714),
     "vgg11": (132_863_336, 7.609),
@@ -36,25 +38,53 @@ def test_registry_holds_the_fourteen_architectures():
 
 
 @pytest.mark.parametrize("arch", sorted(PUBLISHED))
+def test_each_builder_is_a_plain_named_function(arch):
+    builder = get_architecture(arch).builder
+    assert builder.__name__ == builder.__qualname__ == arch
+    assert f"\ndef {arch}(*, num_classes: int = 1000, activation:" in inspect.getsource(inspect.getmodule(builder))
+    with torch.device("meta"):
+        model = builder(num_classes=10, activation="prelu")
+    assert model.state_dict().keys() == build_meta(arch, "prelu", num_classes=10).state_dict().keys()
+
+
+@pytest.mark.parametrize("arch", sorted(PUBLISHED))
 def test_summary_totals_match_published_figures(arch):
     params, gmacs = PUBLISHED[arch]
     summary = summarize(arch)
     assert summary.params == params
-    assert summary.macs / 1e9 == pytest.approx(gmacs, rel=0.01)
+    assert summary.macs / 1e9 == pytest.approx(gmacs, rel=0.001)
+
+
+def independent_macs(model, input_size):
+    """MACs of every convolution and linear layer by the textbook formula, from plain forward hooks."""
+    macs, handles = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+
+            def hook(module, args, output, name=name):
+                spatial = output.shape[2:].numel() if output.dim() == 4 else 1  # H_out * W_out
+                macs[name] = module.weight.numel() * spatial  # k*k*C_in*C_out (or C_in*C_out) per position
+
+            handles.append(module.register_forward_hook(hook))
+    model(torch.empty(1, 3, input_size, input_size, device="meta"))
+    for handle in handles:
+        handle.remove()
+    return macs
 
 
 @pytest.mark.parametrize("arch", sorted(PUBLISHED))
 @pytest.mark.parametrize("activation", ["relu", "prelu"])
-def test_analytic_rows_match_the_built_module_key_for_key(arch, activation):
-    model = build_meta(arch, activation, num_classes=17)
+def test_summary_rows_match_the_built_module_key_for_key(arch, activation):
+    model = build_meta(arch, activation, num_classes=17).eval()
     rows = summarize(arch, activation, num_classes=17, input_size=224).layers
-    analytic = {row.name: row.params for row in rows if row.params}
+    derived = {row.name: row.params for row in rows if row.params}
     built: dict[str, int] = {}
     for key, p in model.named_parameters():
         prefix = key.rsplit(".", 1)[0]
         built[prefix] = built.get(prefix, 0) + p.numel()
-    assert analytic == built
-    assert sum(analytic.values()) == sum(p.numel() for p in model.parameters())
+    assert derived == built
+    assert sum(derived.values()) == sum(p.numel() for p in model.parameters())
+    assert {row.name: row.macs for row in rows if row.macs} == independent_macs(model, 224)
 
 
 def test_alexnet_keys_are_torchvision_keys():
@@ -132,9 +162,9 @@ def test_unknown_names_list_the_known_ones():
         get_activation("swish")
 
 
-def test_small_inputs_shrink_shapes_by_the_formula():
+def test_small_inputs_shrink_shapes_as_the_formula_says():
     rows = {r.name: r for r in summarize("alexnet", input_size=64).layers}
     assert rows["features.0"].output_shape == (64, 15, 15)  # (64 - 11 + 4) // 4 + 1
     assert rows["avgpool"].output_shape == (256, 6, 6)
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match=r"alexnet cannot run on a 16x16 px input: features\.5: .*too small"):
         summarize("alexnet", input_size=16)

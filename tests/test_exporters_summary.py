@@ -1,4 +1,4 @@
-"""``convzoo summary``: per-layer table or JSON, totals from formulas."""
+"""``convzoo summary``: per-layer table or JSON, read off the module, with totals."""
 
 import json
 

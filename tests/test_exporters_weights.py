@@ -13,7 +13,6 @@ from torch import nn
 from convzoo.base.card import read_card
 from convzoo.exporters import registry
 from convzoo.exporters.activations import get_activation
-from convzoo.exporters.layers import LayerTable
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.registry import PretrainedWeights, get_architecture, register_model
 from convzoo.exporters.weights import BASE_URL_ENV, checkpoint_url, read_checkpoint
@@ -133,14 +132,8 @@ class TinyNet(nn.Sequential):
         )
 
 
-def describe_tiny(num_classes, activation, input_size):
-    t = LayerTable((3, input_size, input_size), activation)
-    t.conv("0", 8, 3, 1, 1)
-    t.act("1")
-    t.adaptive_avgpool("2", 1)
-    t.flatten("3")
-    t.linear("4", num_classes)
-    return t.rows
+def tinynet(*, num_classes=1000, activation="relu"):
+    return TinyNet(num_classes, get_activation(activation))
 
 
 @pytest.fixture
@@ -178,7 +171,7 @@ def tiny_official(tmp_path, monkeypatch, server):
     (root / file_name).write_bytes(data)
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry.architectures()))
     weights = {"IMAGENET1K_V1": PretrainedWeights(f"https://download.pytorch.org/models/{file_name}", 1.0, 5.0)}
-    register_model("tinynet", describe=describe_tiny, weights=weights)(TinyNet)
+    register_model(weights=weights)(tinynet)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv(BASE_URL_ENV, base)
     cache = tmp_path / "torch-home" / "hub" / "checkpoints"

@@ -17,14 +17,27 @@ Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
+class ConvWindow:
+    """What a convolution row's formulas need: its input shape (C_in, H, W), F, S, P and bias."""
+
+    input_shape: Shape
+    kernel: int
+    stride: int
+    padding: int
+    bias: bool
+
+
+@dataclass(frozen=True)
 class Layer:
-    """One row of a summary: a layer's state_dict prefix, kind, output shape, params, MACs."""
+    """One row of a summary: a layer's state_dict prefix, kind, output shape, params, MACs
+    (and for a convolution the window its output size and parameters follow from)."""
 
     name: str
     kind: str
     output_shape: Shape
     params: int
     macs: int
+    conv: ConvWindow | None = None
 
 
 def conv_output(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -43,8 +56,10 @@ class LayerTable:
         self.activation = activation
         self.rows: list[Layer] = []
 
-    def _add(self, name: str, kind: str, shape: Shape, params: int = 0, macs: int = 0) -> None:
-        self.rows.append(Layer(name, kind, tuple(shape), params, macs))
+    def _add(
+        self, name: str, kind: str, shape: Shape, params: int = 0, macs: int = 0, conv: ConvWindow | None = None
+    ) -> None:
+        self.rows.append(Layer(name, kind, tuple(shape), params, macs, conv))
         self.shape = tuple(shape)
 
     def conv(
@@ -67,6 +82,7 @@ class LayerTable:
             (out_channels, h_out, w_out),
             weights + (out_channels if bias else 0),
             weights * h_out * w_out,
+            ConvWindow((c_in, h, w), kernel, stride, padding, bias),
         )
 
     def batchnorm(self, name: str) -> None:

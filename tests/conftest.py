@@ -4,6 +4,8 @@ import pytest
 
 from convzoo.cli.commands import main
 
+pytest_plugins = ["browser"]  # the headless Chromium fixtures of the web page tests
+
 
 @pytest.fixture
 def cli(capsys):

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { el, fmt, table } = window.ConvzooDom;
+  const { el, fill, fmt, table } = window.ConvzooDom;
   const TOKEN_KEY = "convzoo-token";
   const TOP_K = 5;
   const KIND_GPU = new Set([1, "KIND_GPU"]);
@@ -123,6 +123,8 @@
       preprocessing,
       problems,
       inputName: input ? input.name : null,
+      // what the server also accepts encoded images for: batched FP32 [3, H, W]
+      takesImages: Boolean(input && input.data_type === "TYPE_FP32" && dims.length === 3 && dims[0] === 3 && Number(config.max_batch_size) > 0),
       outputName: output ? output.name : null,
       arch: card.arch ?? null,
       activation: variant(card.activation),
@@ -167,7 +169,7 @@
       "span",
       { className: `state-${model.state}` },
       model.state || "–",
-      model.reason ? el("span", { className: "note" }, ` (${model.reason})`) : null,
+      model.reason ? el("span", { className: "note reason" }, ` (${model.reason})`) : null,
     );
   }
 
@@ -264,7 +266,7 @@
     });
     function select(row, tr) {
       for (const r of rows) r.classList.toggle("selected", r === tr);
-      box.replaceChildren(formulas(row));
+      fill(box, formulas(row));
     }
     const first = layers.findIndex((r) => r.conv);
     if (first >= 0) select(layers[first], rows[first]);
@@ -282,7 +284,7 @@
     const weights = card.weights || {};
     for (const tr of document.querySelectorAll("#model-table tbody tr")) tr.classList.toggle("selected", tr.dataset.model === model.name);
     const detail = document.getElementById("model-detail");
-    detail.replaceChildren(
+    fill(detail, 
       el("h2", { tabindex: "-1", id: "model-title" }, model.name),
       model.state !== "READY" ? el("p", { className: "error" }, `${model.state}: ${model.reason || "not ready"}`) : null,
       model.problems.length ? el("p", { className: "error" }, model.problems.join("; ")) : null,
@@ -301,7 +303,9 @@
               ["preprocessing", model.preprocessing],
             ]),
             el("h3", {}, "Weights provenance"),
-            facts(Object.entries(weights).map(([k, v]) => [k, v === null ? "none" : v]).concat([["toolchain", card.versions]])),
+            Object.keys(weights).length || card.versions
+              ? facts(Object.entries(weights).map(([k, v]) => [k, v === null ? "none" : v]).concat([["toolchain", card.versions]]))
+              : el("p", { className: "note" }, "The card names no weights."),
             el("h3", {}, "Parity (PyTorch against ONNX Runtime)"),
             card.parity ? facts(Object.entries(card.parity)) : el("p", { className: "note" }, "The card holds no parity figures."),
             card.precision_report ? [el("h3", {}, "Precision report"), facts(Object.entries(card.precision_report))] : null,
@@ -317,18 +321,21 @@
 
   function renderTryModels() {
     const box = document.getElementById("try-models");
-    box.replaceChildren(
+    fill(box, 
       el("legend", {}, "Models"),
-      state.models.map((m) =>
-        el(
+      state.models.map((m) => {
+        // Models that are not ready stay selectable: the server's answer says why they cannot classify.
+        const noImages = m.state === "READY" && !m.takesImages;
+        return el(
           "label",
           { className: "choice" },
-          el("input", { type: "checkbox", value: m.name, checked: m.state === "READY" }),
+          el("input", { type: "checkbox", value: m.name, checked: m.state === "READY" && m.takesImages, disabled: noImages }),
           ` ${m.name}`,
           m.state !== "READY" ? el("span", { className: "state-UNAVAILABLE" }, ` (${m.state})`) : null,
+          noImages ? el("span", { className: "note" }, " (no image input)") : null,
           " ",
-        ),
-      ),
+        );
+      }),
     );
   }
 
@@ -342,7 +349,7 @@
     const error = document.getElementById("try-error");
     const preview = document.getElementById("preview");
     error.textContent = "";
-    document.getElementById("results").replaceChildren();
+    fill(document.getElementById("results"));
     const bytes = new Uint8Array(await file.arrayBuffer());
     if (!isImage(bytes)) {
       state.image = null;
@@ -439,7 +446,7 @@
       return;
     }
     const cards = chosen.map((m) => el("div", { className: "card result", "data-model": m.name }, el("h3", {}, m.name), el("p", { className: "note" }, "classifying…")));
-    results.replaceChildren(...cards);
+    fill(results, ...cards);
     await Promise.all(
       chosen.map(async (model, i) => {
         let card;
@@ -479,14 +486,14 @@
     const list = document.getElementById("report-list");
     const listing = await getJson("GET", "/reports");
     if (!listing.reports.length) {
-      list.replaceChildren(
+      fill(list, 
         el("legend", {}, "Reports"),
         el("p", { className: "note" }, listing.folder ? `No reports in ${listing.folder}.` : "Start the server with --reports DIR to compare evaluation reports here."),
       );
       document.getElementById("compare-button").disabled = true;
       return;
     }
-    list.replaceChildren(
+    fill(list, 
       el("legend", {}, "Reports"),
       listing.reports.map((r) =>
         el(
@@ -566,7 +573,7 @@
       status(`${state.models.length} models`);
     } catch (failure) {
       status("");
-      document.getElementById("models-table").replaceChildren(el("p", { className: "error" }, `Cannot list the models: ${failure.message}`));
+      fill(document.getElementById("models-table"), el("p", { className: "error" }, `Cannot list the models: ${failure.message}`));
     }
     try {
       await loadReports();

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { el, fmt, table } = window.ConvzooDom;
+  const { el, fill, fmt, table } = window.ConvzooDom;
 
   const X_AXES = {
     gmacs: { label: "GMACs per image", value: (m) => m.gmacs },
@@ -64,7 +64,7 @@
       el("figcaption", {}, "One point per report; point area grows with the parameter count. The table above holds the same figures."),
     );
     if (typeof window.Chart !== "function") {
-      figure.replaceChildren(el("p", { className: "error" }, "The chart library did not load; the table holds every figure."));
+      fill(figure, el("p", { className: "error" }, "The chart library did not load; the table holds every figure."));
       return figure;
     }
     const chart = new window.Chart(canvas, {
@@ -140,7 +140,7 @@
         ? every.filter((i) => i === query || String(names[i] || "").toLowerCase().includes(query))
         : [...worst];
       chosen.sort((a, b) => mean(a) - mean(b) || Number(a) - Number(b));
-      body.replaceChildren(...chosen.slice(0, 50).map(row));
+      fill(body, ...chosen.slice(0, 50).map(row));
       count.textContent = query
         ? ` ${chosen.length} classes match${chosen.length > 50 ? " (first 50 shown)" : ""}`
         : " every model's worst classes, lowest mean first";
@@ -187,10 +187,10 @@
   /** Fill ``root`` with the comparison of ``data.models``. */
   function render(root, data) {
     if (!data.models || !data.models.length) {
-      root.replaceChildren(el("p", { className: "note" }, "No reports to compare."));
+      fill(root, el("p", { className: "note" }, "No reports to compare."));
       return;
     }
-    root.replaceChildren(
+    fill(root, 
       el("h3", {}, "Table"),
       summaryTable(data.models),
       el("h3", {}, "Accuracy against cost"),

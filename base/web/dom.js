@@ -24,6 +24,12 @@
     return node;
   }
 
+  /** Replace ``node``'s children (nested arrays allowed; strings become text). */
+  function fill(node, ...children) {
+    node.replaceChildren();
+    return append(node, children);
+  }
+
   /** A number for a table cell: "–" when absent, else with a fixed number of decimals and separators. */
   function fmt(value, digits) {
     if (value === null || value === undefined || Number.isNaN(value)) return "–";
@@ -42,5 +48,5 @@
     );
   }
 
-  window.ConvzooDom = { el, append, fmt, table };
+  window.ConvzooDom = { el, append, fill, fmt, table };
 })();

@@ -89,7 +89,11 @@ def cells(row):
 
 
 def test_model_table_matches_the_cards_and_a_layer_shows_its_formulas(page, zoo):
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
     open_page(page, zoo)
+    origin = f"http://127.0.0.1:{zoo['server'].http_port}/"
+    assert requests and all(url.startswith((origin, "data:", "blob:")) for url in requests), requests  # offline
     rows = {r.get_attribute("data-model"): r for r in page.locator("#model-table tbody tr").all()}
     assert set(rows) == {*EXPORTED, XSS, "broken"}
     for name in EXPORTED:
@@ -186,7 +190,9 @@ def test_errors_show_in_the_page(page, zoo, tmp_path):
     text = tmp_path / "notes.jpg"
     text.write_text("this is not a picture")
     page.set_input_files("#image-input", str(text))
-    assert page.inner_text("#try-error") == "notes.jpg is not an image: only JPEG and PNG files can be classified."
+    expect(page.locator("#try-error")).to_have_text(
+        "notes.jpg is not an image: only JPEG and PNG files can be classified."
+    )
 
     big = tmp_path / "big.png"
     Image.fromarray((np.random.default_rng(1).random((400, 400, 3)) * 255).astype(np.uint8)).save(big)
@@ -206,7 +212,12 @@ def test_errors_show_in_the_page(page, zoo, tmp_path):
 
 
 def test_comparison_of_two_reports_from_the_server(page, zoo):
-    open_page(page, zoo, "compare")
+    open_page(page, zoo)
+    page.focus("#tab-models")  # tabs follow the arrow keys
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute("#tab-compare", "aria-selected") == "true" and page.is_visible("#compare")
+    assert page.is_hidden("#models") and page.evaluate("document.activeElement.id") == "tab-compare"
     page.wait_for_selector("#compare-table tbody tr")
     names = [r.locator("td").first.inner_text() for r in page.locator("#compare-table tbody tr").all()]
     assert names == ["resnet18_elu", "resnet18"]  # best top-1 first

@@ -8,7 +8,7 @@
   const TOKEN_KEY = "convzoo-token";
   const TOP_K = 5;
   const KIND_GPU = new Set([1, "KIND_GPU"]);
-  const state = { models: [], image: null, imageName: "" };
+  const state = { models: [], image: null, imageName: "", run: 0 };
 
   // ---------- talking to the server ----------
 
@@ -445,6 +445,7 @@
       error.textContent = "Select at least one model.";
       return;
     }
+    const run = ++state.run; // a newer picture or click supersedes this one
     const cards = chosen.map((m) => el("div", { className: "card result", "data-model": m.name }, el("h3", {}, m.name), el("p", { className: "note" }, "classifying…")));
     fill(results, ...cards);
     await Promise.all(
@@ -455,11 +456,12 @@
         } catch (failure) {
           card = el("div", { className: "card result", "data-model": model.name }, el("h3", {}, model.name), el("p", { className: "error" }, failure.message));
         }
+        if (run !== state.run) return;
         cards[i].replaceWith(card);
         cards[i] = card;
       }),
     );
-    results.dataset.done = state.imageName;
+    if (run === state.run) results.dataset.done = state.imageName;
   }
 
   function wireTry() {

@@ -21,7 +21,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, start_http_server
 
 from convzoo.base import wire
 from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
@@ -31,6 +30,7 @@ from convzoo.server.auth import BearerTokenInterceptor
 from convzoo.server.dataplane import DataPlane
 from convzoo.server.decoding import DecodingInterceptor
 from convzoo.server.manager import ModelManager
+from convzoo.server.metrics import MetricsServer
 from convzoo.server.rest.listener import HttpServer
 from convzoo.server.servicer import InferenceServicer
 from convzoo.server.services import ExtraService
@@ -113,10 +113,8 @@ class InferenceServer:
         self.metrics_port = None
         self._metrics = None
         if settings.metrics_port is not None:
-            registry = CollectorRegistry()
-            registry.register(statistics)
-            self._metrics, _ = start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
-            self.metrics_port = self._metrics.server_port
+            self._metrics = MetricsServer(statistics, settings.host, settings.metrics_port)
+            self.metrics_port = self._metrics.port
         self._stopped = threading.Event()
 
     def _model_changed(self, name: str, ready: bool) -> None:

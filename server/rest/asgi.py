@@ -3,7 +3,8 @@
 Health paths (``/v2/health/...``) need no token, as ``grpc.health.v1`` needs none over gRPC;
 nor do the web page and its static files (``server/web.py``), so a browser can load the page
 and then ask for the token. The page's report data needs the token like the API.
-A body over the limit (``--max-message-bytes``) is refused with 413 before it is read in full.
+A body over the limit (``--max-message-bytes``) is refused with 413: it is read to its end (so
+the client, still sending, gets the answer) but not kept, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -54,18 +55,17 @@ class RestApp:
             await send({"type": "http.response.body", "body": b""})
 
     async def _reply(self, scope, headers: dict[str, str], receive) -> Reply:
-        path = scope["path"]
-        page = self.page is not None and web.owns(path)
-        if self._expected is not None and not path.startswith(HEALTH_PREFIX) and not (page and web.is_public(path)):
+        path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
+        page_path = scope["path"]  # the page's own paths, decoded (its files are checked by name)
+        page = self.page is not None and web.owns(page_path)
+        public = path.startswith(HEALTH_PREFIX) or (page and web.is_public(page_path))
+        if self._expected is not None and not public:
             supplied = headers.get("authorization", "").encode("latin-1")
             if not hmac.compare_digest(supplied, self._expected):
                 return Reply(UNAUTHENTICATED, {"content-type": "application/json"}, [error_body(REFUSAL)])
         if page:  # GET only: a body, if any, is not read
-            answer = self.page.handle(scope["method"], path, scope.get("query_string", b"").decode("latin-1"))
+            answer = self.page.handle(scope["method"], page_path, scope.get("query_string", b"").decode("latin-1"))
             return Reply(answer.status, {"content-type": answer.content_type, **answer.headers}, [answer.body])
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return self._too_large(int(declared))
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -73,21 +73,21 @@ class RestApp:
                 return Reply(499)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                return self._too_large(size)
-            chunks.append(chunk)
+            if size <= self.max_body_bytes:
+                chunks.append(chunk)
+            elif chunks:
+                chunks = []  # over the limit: read on (so the client can read the answer), keep nothing
             if not message.get("more_body", False):
                 break
+        if size > self.max_body_bytes:
+            return Reply(
+                TOO_LARGE,
+                {"content-type": "application/json"},
+                [
+                    error_body(
+                        f"request body of {size} bytes exceeds the limit of {self.max_body_bytes} bytes (--max-message-bytes)"
+                    )
+                ],
+            )
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return await self.routes.handle(scope["method"], path, headers, body)
-
-    def _too_large(self, size: int) -> Reply:
-        return Reply(
-            TOO_LARGE,
-            {"content-type": "application/json", "connection": "close"},
-            [
-                error_body(
-                    f"request body of {size} bytes exceeds the limit of {self.max_body_bytes} bytes (--max-message-bytes)"
-                )
-            ],
-        )

@@ -1,9 +1,10 @@
 """Serve the REST app with uvicorn (httptools parser, uvloop event loop) on a thread of the
 server process, beside gRPC, over the same data plane.
 
-Why this stack: measured on JSON infer of the tiny model (see ``benchmarks/rest_stack.py``),
-uvicorn + httptools + uvloop under a thin ASGI app answered more requests per second than
-aiohttp's server doing the same calls. The socket is bound here (no SO_REUSEPORT), so a
+Why this stack: the same routes under each server, JSON infer of the tests' 8x8 classifier,
+keep-alive clients, 3 interleaved rounds of 10 s, medians, on the shared 2-core machine
+(``python -m benchmarks.rest_stack --repository REPO``): uvicorn + httptools + uvloop 366 req/s
+(p50 1.09 ms) at 1 client and 762 req/s at 8; aiohttp 3.14 304 req/s (p50 1.35 ms) and 440. The socket is bound here (no SO_REUSEPORT), so a
 port in use is refused with one line instead of being shared with another server.
 """
 
@@ -66,6 +67,7 @@ class HttpServer:
             log_config=None,
             access_log=False,
             server_header=False,
+            timeout_keep_alive=30,  # clients pool connections (tritonclient.http); 5 s would drop them between bursts
             ssl_certfile=str(tls_cert) if tls_cert else None,
             ssl_keyfile=str(tls_key) if tls_key else None,
         )

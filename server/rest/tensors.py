@@ -97,6 +97,13 @@ def _json_data(data, datatype_name: str, shape: list[int], name: str) -> bytes |
 
 def parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> InferRequest:
     """The v2 request of an infer body; INVALID with the reason when it does not parse."""
+    try:
+        return _parse_infer(model_name, model_version, body, header_length)
+    except (ValueError, TypeError) as exc:  # e.g. a lone surrogate that protobuf's strings refuse
+        raise invalid(f"the request does not fit the v2 protocol: {exc}") from None
+
+
+def _parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> InferRequest:
     view = memoryview(body)
     if header_length is None:
         header_end = len(body)

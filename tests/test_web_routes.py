@@ -59,3 +59,11 @@ def test_reports_are_listed_compared_and_refused_by_name(tmp_path):
 
 def test_without_a_reports_folder_the_listing_is_empty():
     assert json.loads(WebRoutes().handle("GET", "/reports").body) == {"folder": None, "reports": []}
+
+
+def test_serve_refuses_a_reports_folder_it_cannot_show(tmp_path, cli):
+    (tmp_path / "repo").mkdir()
+    code, _, err = cli("serve", "--repository", tmp_path / "repo", "--reports", tmp_path / "missing")
+    assert code == 1 and "--reports" in err and "not a folder" in err and len(err.splitlines()) == 1
+    code, _, err = cli("serve", "--repository", tmp_path / "repo", "--reports", tmp_path, "--http-port", "-1")
+    assert code == 1 and "drop --http-port -1" in err and len(err.splitlines()) == 1

@@ -7,6 +7,8 @@ plot and the per-class figures are computed here once, not again in JavaScript.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from pathlib import Path
@@ -63,26 +65,41 @@ def _script_json(data: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _inline_script(code: bytes) -> str:
-    text = code.decode("utf-8")
-    if "</script" in text.lower():
-        raise ValueError("an inlined script contains '</script'")
-    return f"<script>\n{text}\n</script>"
+BOOT = """
+ConvzooCompare.render(document.getElementById("compare"),
+  JSON.parse(document.getElementById("comparison-data").textContent));
+"""
+
+
+def _inline(code: str) -> str:
+    if "</script" in code.lower() or "</style" in code.lower():
+        raise ValueError("an inlined file contains a closing tag")
+    return f"\n{code}\n"
+
+
+def _hash(inline: str) -> str:
+    """The CSP source that allows exactly this inline script or style."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(inline.encode("utf-8")).digest()).decode() + "'"
 
 
 def standalone(data: dict, title: str = "convzoo model comparison") -> str:
-    """The whole comparison page as one HTML document."""
-    scripts = "\n".join(_inline_script(web.asset(name)) for name in SCRIPTS)
-    style = web.asset("style.css").decode("utf-8")
+    """The whole comparison page as one HTML document. Its Content-Security-Policy allows only
+    these inline scripts and style (by hash) and nothing from the network."""
+    scripts = [_inline(web.asset(name).decode("utf-8")) for name in SCRIPTS] + [BOOT]
+    style = _inline(web.asset("style.css").decode("utf-8"))
+    policy = (
+        f"default-src 'none'; script-src {' '.join(_hash(s) for s in scripts)}; style-src {_hash(style)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    inline_scripts = "\n".join(f"<script>{s}</script>" for s in scripts[:-1])
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>
-{style}
-</style>
+<style>{style}</style>
 </head>
 <body>
 <header><h1>{html.escape(title)}</h1></header>
@@ -90,11 +107,8 @@ def standalone(data: dict, title: str = "convzoo model comparison") -> str:
 <section id="compare" aria-live="polite"><p class="note">Drawing the comparison…</p></section>
 </main>
 <script type="application/json" id="comparison-data">{_script_json(data)}</script>
-{scripts}
-<script>
-ConvzooCompare.render(document.getElementById("compare"),
-  JSON.parse(document.getElementById("comparison-data").textContent));
-</script>
+{inline_scripts}
+<script>{BOOT}</script>
 </body>
 </html>
 """

@@ -5,6 +5,7 @@ a comparison of two reports. Screenshots of each view go to out/screenshots/."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -175,6 +176,21 @@ def test_one_picture_through_both_models_equals_convzoo_infer(page, zoo, cli):
         assert shown == infer_cli(cli, zoo, name, zoo["picture"]) and len(shown) == 5
         assert re.fullmatch(r"[\d,]+\.\d ms round trip", result.locator(".latency").inner_text())
     screenshot(page, "try")
+
+    # Dropping the same picture (as a file dragged onto the drop zone) gives the same answers.
+    first = page.locator("#results .result[data-model='resnet18'] .score").all_inner_texts()
+    payload = base64.b64encode(zoo["picture"].read_bytes()).decode()
+    page.evaluate(
+        """(payload) => {
+          const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+          document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+        }""",
+        payload,
+    )
+    page.wait_for_selector("#results[data-done='dropped.png']", state="attached")
+    assert page.locator("#results .result[data-model='resnet18'] .score").all_inner_texts() == first
 
     # Labels that are markup are shown as text.
     page.check(f"#try-models input[value='{XSS}']")

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONVZOO := $(VENV)/bin/convzoo
 OUT ?= out
 
-.PHONY: setup test lint demo kserve-client
+.PHONY: setup test lint demo kserve-client browser
 
 setup: $(VENV)/.installed
 
@@ -17,8 +17,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,ray]'
 	touch $@
 
-test: setup lint kserve-client
+test: setup lint kserve-client browser
 	$(PY) -m pytest -q
+
+# The web page's tests drive Debian's chromium (tests/browser.py). Install it where we can
+# (root with apt); elsewhere, or if apt fails, those tests skip with one line saying why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "make: could not install chromium; the browser tests will skip"; \
+	fi
 
 # Style and the one-way layers (pyproject.toml: [tool.ruff], [tool.importlinter]).
 lint: setup

@@ -68,4 +68,5 @@ PY
 
 kill -TERM $server; wait $server; trap - EXIT
 echo "== compare"
-"$BIN/convzoo" compare "$OUT"/reports/*.json --output "$OUT/compare.md" --plot "$OUT/compare.png"
+"$BIN/convzoo" compare "$OUT"/reports/*.json --output "$OUT/compare.md" --plot "$OUT/compare.png" \
+    --html "$OUT/compare.html"

@@ -27,14 +27,27 @@ Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
+class ConvWindow:
+    """What a convolution row's formulas need: its input shape (C_in, H, W), F, S, P and bias."""
+
+    input_shape: Shape
+    kernel: int
+    stride: int
+    padding: int
+    bias: bool
+
+
+@dataclass(frozen=True)
 class Layer:
-    """One row of a summary: a layer's state_dict prefix, kind, output shape, params, MACs."""
+    """One row of a summary: a layer's state_dict prefix, kind, output shape, params, MACs
+    (and for a convolution the window its output size and parameters follow from)."""
 
     name: str
     kind: str
     output_shape: Shape
     params: int
     macs: int
+    conv: ConvWindow | None = None
 
 
 def layer_rows(model: nn.Module, input_shape: Shape) -> list[Layer]:
@@ -96,14 +109,14 @@ class _Recorder:
         self.in_hook = True
         own = self._new_params(module.parameters(recurse=frame.leaf))
         if frame.leaf:
-            self.add(frame.name, _kind(module, output), output, own, frame.flops_before)
+            self.add(frame.name, _kind(module, output), output, own, frame.flops_before, _conv_window(module, args))
         elif own:  # parameters a container uses in its own forward
             self.rows.append(Layer(frame.name, type(module).__name__, _shape(output), own, 0))
         self.in_hook = False
 
-    def add(self, name: str, kind: str, output, params: int, flops_before: int) -> None:
+    def add(self, name: str, kind: str, output, params: int, flops_before: int, conv: ConvWindow | None = None) -> None:
         macs = (self.flops.get_total_flops() - flops_before) // 2
-        self.rows.append(Layer(name, kind, _shape(output), params, macs))
+        self.rows.append(Layer(name, kind, _shape(output), params, macs, conv))
 
     def _new_params(self, params) -> int:
         fresh = [p for p in params if id(p) not in self._counted]
@@ -143,6 +156,15 @@ def _operation_name(func) -> str:
         if name[0] in "ir" and hasattr(torch.Tensor, f"__{name[1:]}__"):  # in-place and reflected forms
             name = name[1:]
     return name.rstrip("_")
+
+
+def _conv_window(module: nn.Module, args) -> ConvWindow | None:
+    """A square 2-D convolution's window, for the card's per-layer formulas; None for anything else."""
+    if not isinstance(module, nn.Conv2d) or not args or not isinstance(args[0], torch.Tensor):
+        return None
+    return ConvWindow(
+        tuple(args[0].shape[1:]), module.kernel_size[0], module.stride[0], module.padding[0], module.bias is not None
+    )
 
 
 def _kind(module: nn.Module, output) -> str:

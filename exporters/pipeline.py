@@ -124,6 +124,7 @@ def export_model(
             "weights": source.describe(),
             "params": summary.params,
             "macs": summary.macs,
+            "layers": summary.card_layers(),
             "parity": parity.to_dict(),
             "versions": versions(),
             "precision": "fp32",

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from convzoo.exporters.activations import DEFAULT_ACTIVATION, get_activation
-from convzoo.exporters.layer_rows import Layer, layer_rows
+from convzoo.exporters.layer_rows import ConvWindow, Layer, layer_rows
 from convzoo.exporters.registry import get_architecture
 
 
@@ -37,10 +37,16 @@ class Summary:
             "activation": self.activation,
             "num_classes": self.num_classes,
             "input_size": self.input_size,
-            "layers": [asdict(layer) | {"output_shape": list(layer.output_shape)} for layer in self.layers],
+            "layers": [_row(layer) for layer in self.layers],
             "params": self.params,
             "macs": self.macs,
         }
+
+    def card_layers(self) -> list[dict]:
+        """The rows for the model card: ``to_dict``'s, and each convolution's window
+        (``conv``: input_shape, kernel, stride, padding, bias), so a reader of the card can
+        recompute the row's output size and parameters."""
+        return [_row(layer) | ({"conv": _window(layer.conv)} if layer.conv else {}) for layer in self.layers]
 
     def format(self) -> str:
         """A text table, one row per layer, then the totals."""
@@ -57,6 +63,20 @@ class Summary:
             f"{self.params:,} params, {self.macs / 1e9:.3f} GMACs"
         )
         return "\n".join(out)
+
+
+def _row(layer: Layer) -> dict:
+    return {
+        "name": layer.name,
+        "kind": layer.kind,
+        "output_shape": list(layer.output_shape),
+        "params": layer.params,
+        "macs": layer.macs,
+    }
+
+
+def _window(conv: ConvWindow) -> dict:
+    return asdict(conv) | {"input_shape": list(conv.input_shape)}
 
 
 def summarize(

@@ -124,6 +124,11 @@ def register_compare(subparsers) -> None:
     parser.add_argument("--output", type=Path, help="write the Markdown table here")
     parser.add_argument("--plot", type=Path, help="write a PNG of top-1 against GMACs")
     parser.add_argument(
+        "--html",
+        type=Path,
+        help="write one self-contained HTML page: the table, an interactive plot, per-class accuracy, confused pairs",
+    )
+    parser.add_argument(
         "--measure",
         action="store_true",
         help="time each fp16/int8 model and its fp32 model together now (CPU, interleaved) for the speed ratio",
@@ -135,7 +140,8 @@ def register_compare(subparsers) -> None:
 
 
 def _compare(args) -> int:
-    from convzoo.plugins.compare import compare
+    from convzoo.plugins import compare_html
+    from convzoo.plugins.compare import compare, load
 
     sys.stdout.write(
         compare(
@@ -148,6 +154,8 @@ def _compare(args) -> int:
             args.measure_rounds,
         )
     )
+    if args.html:
+        compare_html.write(load(args.reports), args.reports, args.html)
     return 0
 
 

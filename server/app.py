@@ -47,6 +47,7 @@ class ServerSettings:
     port: int = 8001
     metrics_port: int | None = 8002
     http_port: int | None = None  # the v2 REST endpoint; None: none (``convzoo serve`` defaults to 8000)
+    reports: Path | None = None  # evaluation reports the web page compares (``server/web.py``)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     workers: int = 32
     tls_cert: Path | None = None  # PEM certificate chain and private key: serve TLS only
@@ -109,6 +110,7 @@ class InferenceServer:
                 auth_token=settings.auth_token,
                 tls_cert=settings.tls_cert,
                 tls_key=settings.tls_key,
+                reports=settings.reports,
             )
             self.http_port = self.http.port
         self.metrics_port = None

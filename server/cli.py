@@ -51,6 +51,12 @@ def register_serve(subparsers) -> None:
         help="v2 HTTP/REST port; 0 picks a free one, -1 disables (default: %(default)s)",
     )
     parser.add_argument(
+        "--reports",
+        type=Path,
+        metavar="DIR",
+        help="evaluation reports (*.json) the web page at http://HOST:HTTP_PORT/ compares",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=8002,
@@ -120,6 +126,10 @@ def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM/SIGINT, then drain and return 0."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     repository.model_names(args.repository)  # fail now, before binding, if it is not a folder
+    if args.reports is not None and not args.reports.is_dir():
+        raise ValueError(f"--reports {args.reports}: not a folder")
+    if args.reports is not None and args.http_port < 0:
+        raise ValueError("--reports shows on the HTTP port's web page; drop --http-port -1")
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
     requested = DeviceRequest.parse(
@@ -143,6 +153,7 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         metrics_port=None if args.metrics_port < 0 else args.metrics_port,
         http_port=None if args.http_port < 0 else args.http_port,
+        reports=args.reports,
         max_message_bytes=args.max_message_bytes,
         workers=args.grpc_workers,
         tls_cert=args.tls_cert,

@@ -7,6 +7,8 @@ from server_repository import build_repository, start_server
 
 from convzoo.cli.commands import main
 
+pytest_plugins = ["browser"]  # the headless Chromium fixtures of the web page tests
+
 
 @pytest.fixture
 def cli(capsys):

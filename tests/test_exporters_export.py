@@ -90,6 +90,11 @@ def test_export_writes_tritons_layout_and_card(tmp_path, cli):
     assert card["macs"] == 714_188_480 and card["precision"] == "fp32"
     assert card["weights"] == {"source": "random", "sha256": None, "seed": 5}
     assert card["parity"]["passed"] and card["parity"]["top1_agreement"] == 1.0
+    # The per-layer table travels in the card; a conv row carries what its formulas need.
+    assert sum(row["params"] for row in card["layers"]) == card["params"]
+    first = card["layers"][0]
+    assert first["conv"] == {"input_shape": [3, 224, 224], "kernel": 11, "stride": 4, "padding": 2, "bias": True}
+    assert first["output_shape"][1] == (224 - 11 + 2 * 2) // 4 + 1 and first["params"] == (11 * 11 * 3 + 1) * 64
     assert set(card["versions"]) == {"torch", "onnx", "onnxruntime", "convzoo"}
     recipe = Preprocessing.from_metadata(read_metadata(path))
     assert (recipe.resize_size, recipe.crop_size) == (256, 224)

@@ -1,6 +1,8 @@
 """A thin ASGI application around ``Routes``: the bearer token, the body limit, and replies.
 
-Health paths (``/v2/health/...``) need no token, as ``grpc.health.v1`` needs none over gRPC.
+Health paths (``/v2/health/...``) need no token, as ``grpc.health.v1`` needs none over gRPC;
+nor do the web page and its static files (``server/web.py``), so a browser can load the page
+and then ask for the token. The page's report data needs the token like the API.
 A body over the limit (``--max-message-bytes``) is refused with 413: it is read to its end (so
 the client, still sending, gets the answer) but not kept, so memory stays flat.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 
+from convzoo.server import web
 from convzoo.server.rest.errors import TOO_LARGE, error_body
 from convzoo.server.rest.routes import Reply, Routes
 
@@ -20,10 +23,17 @@ UNAUTHENTICATED = 401
 class RestApp:
     """The ASGI callable."""
 
-    def __init__(self, routes: Routes, max_body_bytes: int, auth_token: str | None = None):
+    def __init__(
+        self,
+        routes: Routes,
+        max_body_bytes: int,
+        auth_token: str | None = None,
+        page: web.WebRoutes | None = None,
+    ):
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self._expected = f"Bearer {auth_token}".encode() if auth_token else None
+        self.page = page
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # uvicorn runs with lifespan off
@@ -46,10 +56,16 @@ class RestApp:
 
     async def _reply(self, scope, headers: dict[str, str], receive) -> Reply:
         path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
-        if self._expected is not None and not path.startswith(HEALTH_PREFIX):
+        page_path = scope["path"]  # the page's own paths, decoded (its files are checked by name)
+        page = self.page is not None and web.owns(page_path)
+        public = path.startswith(HEALTH_PREFIX) or (page and web.is_public(page_path))
+        if self._expected is not None and not public:
             supplied = headers.get("authorization", "").encode("latin-1")
             if not hmac.compare_digest(supplied, self._expected):
                 return Reply(UNAUTHENTICATED, {"content-type": "application/json"}, [error_body(REFUSAL)])
+        if page:  # GET only: a body, if any, is not read
+            answer = self.page.handle(scope["method"], page_path, scope.get("query_string", b"").decode("latin-1"))
+            return Reply(answer.status, {"content-type": answer.content_type, **answer.headers}, [answer.body])
         chunks, size = [], 0
         while True:
             message = await receive()

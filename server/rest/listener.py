@@ -20,6 +20,7 @@ import uvicorn
 from convzoo.server.dataplane import DataPlane
 from convzoo.server.rest.asgi import RestApp
 from convzoo.server.rest.routes import Routes
+from convzoo.server.web import WebRoutes
 
 log = logging.getLogger(__name__)
 logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # convzoo logs the bound port itself
@@ -53,10 +54,11 @@ class HttpServer:
         auth_token: str | None = None,
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
+        reports: Path | None = None,
     ):
         self.socket = bind(host, port)
         self.port = self.socket.getsockname()[1]
-        app = RestApp(Routes(dataplane), max_body_bytes, auth_token)
+        app = RestApp(Routes(dataplane), max_body_bytes, auth_token, WebRoutes(reports))
         config = uvicorn.Config(
             app,
             loop="uvloop",

@@ -162,9 +162,11 @@ def _conv_window(module: nn.Module, args) -> ConvWindow | None:
     """A square 2-D convolution's window, for the card's per-layer formulas; None for anything else."""
     if not isinstance(module, nn.Conv2d) or not args or not isinstance(args[0], torch.Tensor):
         return None
-    return ConvWindow(
-        tuple(args[0].shape[1:]), module.kernel_size[0], module.stride[0], module.padding[0], module.bias is not None
-    )
+    window = (module.kernel_size, module.stride, module.padding)
+    if any(not isinstance(size, tuple) or len(set(size)) != 1 for size in window):
+        return None  # a 3x1 kernel or padding="same": the square formulas do not apply
+    kernel, stride, padding = (size[0] for size in window)
+    return ConvWindow(tuple(args[0].shape[1:]), kernel, stride, padding, module.bias is not None)
 
 
 def _kind(module: nn.Module, output) -> str:

@@ -257,6 +257,14 @@ class ServerProcess:
         return self.wait(timeout)
 
 
+def run_serve(repository: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a ``convzoo serve`` that is expected to stop by itself (a refusal), on free gRPC and
+    HTTP ports and no metrics port unless ``args`` say otherwise (the last flag wins)."""
+    command = [str(VENV_BIN / "convzoo"), "serve", "--repository", str(repository), "--port", "0"]
+    command += ["--http-port", "0", "--metrics-port", "-1", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
 def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerProcess:
     """Start ``convzoo serve`` on free ports; return once it logs that it is ready."""
     command = [

@@ -5,12 +5,11 @@ repository that is not a folder, an image that is not an image, a report that is
 from __future__ import annotations
 
 import io
-import subprocess
 
 import pytest
 from evalsupport import CLASSES, Item, draw, model, wnid
 from PIL import Image
-from server_repository import VENV_BIN
+from server_repository import run_serve
 
 from convzoo.base.preprocessing import decode_image
 
@@ -82,17 +81,7 @@ def test_serve_with_a_repository_that_is_not_a_folder(tmp_path, kind):
     repository = tmp_path / "repository"
     if kind == "file":
         repository.write_text("not a folder\n")
-    command = [
-        str(VENV_BIN / "convzoo"),
-        "serve",
-        "--repository",
-        str(repository),
-        "--port",
-        "0",
-        "--metrics-port",
-        "-1",
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    run = run_serve(repository)
     message = the_error_line((run.returncode, run.stdout, run.stderr), "serve")
     assert message == f"model repository {repository} is not a directory"
 

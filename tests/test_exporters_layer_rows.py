@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from convzoo.exporters.layer_rows import Layer, layer_rows
+from convzoo.exporters.layer_rows import ConvWindow, Layer, layer_rows
 
 
 class Block(nn.Module):
@@ -47,9 +47,11 @@ def test_rows_follow_the_calls_with_shapes_params_and_macs():
         net = Net().eval()
     rows = layer_rows(net, (3, 8, 8))
     assert rows == [
-        Layer("stem", "Conv2d 3x3/1", (4, 8, 8), 3 * 4 * 9 + 4, 3 * 4 * 9 * 8 * 8),
+        Layer(
+            "stem", "Conv2d 3x3/1", (4, 8, 8), 3 * 4 * 9 + 4, 3 * 4 * 9 * 8 * 8, ConvWindow((3, 8, 8), 3, 1, 1, True)
+        ),
         Layer("shared", "relu", (4, 8, 8), 0, 0),
-        Layer("block.conv", "Conv2d 3x1/2x1", (4, 4, 8), 4 * 4 * 3 + 4, 4 * 4 * 3 * 4 * 8),
+        Layer("block.conv", "Conv2d 3x1/2x1", (4, 4, 8), 4 * 4 * 3 + 4, 4 * 4 * 3 * 4 * 8),  # not square: no window
         Layer("block.mul", "Mul", (4, 4, 8), 0, 0),
         Layer("block.matmul", "Matmul", (4, 4, 8), 0, 4 * 4 * 8 * 8),
         Layer("block.add", "Add", (4, 4, 8), 0, 0),

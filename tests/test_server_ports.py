@@ -7,14 +7,13 @@ import subprocess
 
 import numpy as np
 import pytest
-from server_repository import IMAGE, VENV_BIN, classifier_logits
+from server_repository import IMAGE, classifier_logits, run_serve
 
 from convzoo.client.inference import InferenceClient
 
 
 def second_server(repository, *ports: str) -> subprocess.CompletedProcess:
-    command = [str(VENV_BIN / "convzoo"), "serve", "--repository", str(repository), "--no-warm-up", *ports]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return run_serve(repository, "--no-warm-up", *ports)
 
 
 @pytest.mark.parametrize("port", ["grpc", "http", "metrics"])

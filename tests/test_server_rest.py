@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_repository import IMAGE, VENV_BIN, build_repository, classifier_logits, start_server
+from server_repository import IMAGE, build_repository, classifier_logits, run_serve, start_server
 from test_server_security import TOKEN, listening_addresses, secrets  # noqa: F401  (secrets: a fixture)
 
 CHECKS_SCRIPT = Path(__file__).with_name("tritonclient_http_checks.py")
@@ -281,23 +281,7 @@ def test_a_port_in_use_is_refused_with_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = subprocess.run(
-            [
-                str(VENV_BIN / "convzoo"),
-                "serve",
-                "--repository",
-                str(tmp_path),
-                "--port",
-                "0",
-                "--metrics-port",
-                "-1",
-                "--http-port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_serve(tmp_path, "--http-port", str(port), timeout=60)
     assert (run.returncode, run.stderr.splitlines()[-1]) == (
         1,
         f"convzoo serve: error: cannot bind HTTP to 127.0.0.1:{port} (Address already in use)",

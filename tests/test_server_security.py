@@ -18,7 +18,7 @@ import pytest
 from evalsupport import Item, convzoo, draw
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
-from server_repository import IMAGE, VENV_BIN, classifier_logits, start_server, write_classifier
+from server_repository import IMAGE, VENV_BIN, classifier_logits, run_serve, start_server, write_classifier
 
 from convzoo.client.channel import Security, open_channel
 from convzoo.client.inference import InferenceClient, InferenceServerError, build_request
@@ -270,27 +270,7 @@ def test_bad_certificates_stop_the_server_with_one_line(repository, secrets, tmp
             check=True,
             capture_output=True,
         )
-    run = subprocess.run(
-        [
-            str(VENV_BIN / "convzoo"),
-            "serve",
-            "--repository",
-            str(repository),
-            "--port",
-            "0",
-            "--metrics-port",
-            "-1",
-            "--device",
-            "cpu",
-            "--tls-cert",
-            str(cert),
-            "--tls-key",
-            str(key),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_serve(repository, "--device", "cpu", "--tls-cert", str(cert), "--tls-key", str(key), timeout=60)
     expected = (
         f"cannot read --tls-cert {cert} or --tls-key {key}: No such file or directory"
         if problem == "missing"

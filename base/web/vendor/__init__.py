@@ -1,0 +1,1 @@
+"""Vendored third-party browser code, each file beside its licence (README.md here)."""

@@ -98,7 +98,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def ModelInfer(self, request, context):
         try:
-            return self._submit(request, lambda future: context.add_callback(future.cancel) or future.cancel())()
+            # lead: this thread waits in finish() at once, so it may run the model itself
+            track = lambda future: context.add_callback(future.cancel) or future.cancel()  # noqa: E731
+            return self._submit(request, track, lead=True)()
         except ServingError as error:
             context.abort(error.code, error.message)
         except CancelledError:
@@ -147,16 +149,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
             return fail
 
-    def _submit(self, request: wire.Request, track: Callable[[Future], object]) -> Callable[[], wire.Response]:
+    def _submit(
+        self, request: wire.Request, track: Callable[[Future], object], *, lead: bool = False
+    ) -> Callable[[], wire.Response]:
         """Validate and queue a request (``track`` gets its future, to cancel it when the call ends);
-        the returned call waits and builds the response."""
+        the returned call waits and builds the response (``lead``: see ``Batcher.submit``)."""
         start = time.monotonic_ns()
         served = self.manager.get(request.model_name, request.model_version)
         model = served.model
         name, version = model.name, str(model.version)
         try:
             valid = validate(model, request)
-            future = served.batcher.submit(valid.feeds)
+            future = served.batcher.submit(valid.feeds, lead=lead)
             track(future)
         except ServingError:
             self.statistics.request(name, version, False, time.monotonic_ns() - start)

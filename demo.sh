@@ -22,7 +22,7 @@ echo "== data"
 "$BIN/python" -m convzoo.demo.sample_data "$OUT/data" --images "$IMAGES"
 
 echo "== serve"
-"$BIN/convzoo" serve --repository "$OUT/repository" --port 0 --metrics-port 0 \
+"$BIN/convzoo" serve --repository "$OUT/repository" --port 0 --http-port 0 --metrics-port 0 \
     --dataset "sample=$OUT/data" >"$OUT/serve.log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true' EXIT

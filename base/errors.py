@@ -1,6 +1,12 @@
-"""Errors that end a request with a gRPC status: the code and a message for the client."""
+"""Errors that end a request: a transport-free kind and a message for the client.
+
+The kind says what went wrong; each transport maps it to its own code (gRPC status codes in
+``GRPC_STATUS``; HTTP status codes in ``server/rest/errors.py``). docs/errors.md lists both.
+"""
 
 from __future__ import annotations
+
+import enum
 
 import grpc
 
@@ -8,28 +14,58 @@ import grpc
 MAX_MESSAGE_CHARS = 1000
 
 
-class ServingError(Exception):
-    """A request failed with ``code``; ``message`` names the tensor/model and what was expected."""
+class Kind(enum.Enum):
+    INVALID = "invalid"  # the request does not fit the model or the protocol
+    NOT_FOUND = "not found"  # no such model or version
+    UNAVAILABLE = "unavailable"  # known but not ready, unloading, or the server is draining
+    EXHAUSTED = "exhausted"  # a queue or a size limit is full
+    CANCELLED = "cancelled"  # the client went away or cancelled
+    FAILED_PRECONDITION = "failed precondition"  # the server cannot do it in its current state (data gone)
+    UNAUTHENTICATED = "unauthenticated"
+    UNIMPLEMENTED = "unimplemented"
+    INTERNAL = "internal"  # a run failed inside ONNX Runtime
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+
+GRPC_STATUS = {
+    Kind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    Kind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Kind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Kind.EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Kind.CANCELLED: grpc.StatusCode.CANCELLED,
+    Kind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    Kind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Kind.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    Kind.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+class ServingError(Exception):
+    """A request failed as ``kind``; ``message`` names the tensor/model and what was expected."""
+
+    def __init__(self, kind: Kind, message: str):
         if len(message) > MAX_MESSAGE_CHARS:
             message = f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
         super().__init__(message)
-        self.code = code
+        self.kind = kind
         self.message = message
+
+    @property
+    def code(self) -> grpc.StatusCode:
+        """The gRPC status of this error."""
+        return GRPC_STATUS[self.kind]
 
 
 def invalid(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+    return ServingError(Kind.INVALID, message)
 
 
 def not_found(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.NOT_FOUND, message)
+    return ServingError(Kind.NOT_FOUND, message)
 
 
 def unavailable(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.UNAVAILABLE, message)
+    return ServingError(Kind.UNAVAILABLE, message)
 
 
 def exhausted(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+    return ServingError(Kind.EXHAUSTED, message)

@@ -25,6 +25,8 @@ class ServerProcess:
             "0",
             "--metrics-port",
             "-1",
+            "--http-port",
+            "0",
             *args,
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -1,11 +1,12 @@
-"""Assemble and run the server: gRPC (inference, health, reflection, extra services),
-Prometheus metrics, readiness, and a graceful drain.
+"""Assemble and run the server: gRPC (inference, health, reflection, extra services), the v2
+HTTP/REST endpoint (``server/rest/``), Prometheus metrics, readiness, and a graceful drain.
+Both transports translate into one data plane (``server/dataplane.py``).
 
 Health (``grpc.health.v1``): service ``""`` and ``inference.GRPCInferenceService`` are
 SERVING while the server is ready; each model name is SERVING while a version is READY.
 
-Boundaries: gRPC and metrics bind 127.0.0.1 unless told otherwise; with a certificate and key
-gRPC speaks TLS only; with a token every call but health checks needs it (``auth``).
+Boundaries: gRPC, HTTP and metrics bind 127.0.0.1 unless told otherwise; with a certificate and
+key gRPC and HTTP speak TLS only; with a token every call but health checks needs it (``auth``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, start_http_server
 
 from convzoo.base import wire
 from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.auth import BearerTokenInterceptor
+from convzoo.server.dataplane import DataPlane
 from convzoo.server.decoding import DecodingInterceptor
 from convzoo.server.manager import ModelManager
+from convzoo.server.metrics import MetricsServer
+from convzoo.server.rest.listener import HttpServer
 from convzoo.server.servicer import InferenceServicer
 from convzoo.server.services import ExtraService
 from convzoo.server.statistics import Statistics
@@ -43,6 +46,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8001
     metrics_port: int | None = 8002
+    http_port: int | None = None  # the v2 REST endpoint; None: none (``convzoo serve`` defaults to 8000)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     workers: int = 32
     tls_cert: Path | None = None  # PEM certificate chain and private key: serve TLS only
@@ -63,7 +67,8 @@ class InferenceServer:
         self.manager = manager
         self.settings = settings
         self.health = health.HealthServicer()
-        self.servicer = InferenceServicer(manager, statistics)
+        self.dataplane = DataPlane(manager, statistics)
+        self.servicer = InferenceServicer(self.dataplane)
         manager.on_change = self._model_changed
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -90,13 +95,24 @@ class InferenceServer:
                 self.port = self.grpc.add_insecure_port(address)
         except RuntimeError:
             raise OSError(f"cannot bind gRPC to {settings.host}:{settings.port} (address in use?)") from None
+        self.http = None
+        self.http_port = None
+        if settings.http_port is not None:
+            self.http = HttpServer(
+                self.dataplane,
+                settings.host,
+                settings.http_port,
+                max_body_bytes=settings.max_message_bytes,
+                auth_token=settings.auth_token,
+                tls_cert=settings.tls_cert,
+                tls_key=settings.tls_key,
+            )
+            self.http_port = self.http.port
         self.metrics_port = None
         self._metrics = None
         if settings.metrics_port is not None:
-            registry = CollectorRegistry()
-            registry.register(statistics)
-            self._metrics, _ = start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
-            self.metrics_port = self._metrics.server_port
+            self._metrics = MetricsServer(statistics, settings.host, settings.metrics_port)
+            self.metrics_port = self._metrics.port
         self._stopped = threading.Event()
 
     def _model_changed(self, name: str, ready: bool) -> None:
@@ -112,19 +128,28 @@ class InferenceServer:
             ", bearer token" if self.settings.auth_token else ""
         )
         log.info("gRPC listening on %s:%d (%s)", self.settings.host, self.port, security)
+        if self.http is not None:
+            self.http.start()
+            scheme = "https" if self.settings.tls_cert else "http"
+            log.info("HTTP/REST listening on %s://%s:%d (%s)", scheme, self.settings.host, self.http_port, security)
         if self.metrics_port is not None:
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         self.manager.load_all()
-        self.servicer.ready.set()
+        self.dataplane.ready.set()
         for name in ("", INFERENCE_SERVICE):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("server ready on %s:%d", self.settings.host, self.port)
 
     def stop(self, grace: float) -> None:
         """Drain: report not ready, refuse new RPCs, let in-flight ones finish within ``grace`` s."""
-        self.servicer.ready.clear()
+        self.dataplane.ready.clear()
         self.health.enter_graceful_shutdown()
+        if self.http is not None:
+            rest = threading.Thread(target=self.http.stop, args=(grace,), name="rest-stop")
+            rest.start()
         self.grpc.stop(grace).wait()
+        if self.http is not None:
+            rest.join()
         self.manager.close()
         if self._metrics is not None:
             self._metrics.shutdown()

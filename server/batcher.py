@@ -26,10 +26,9 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import grpc
 import numpy as np
 
-from convzoo.base.errors import ServingError, exhausted, unavailable
+from convzoo.base.errors import Kind, ServingError, exhausted, unavailable
 from convzoo.server.model import Model
 from convzoo.server.statistics import Statistics
 
@@ -252,7 +251,7 @@ class Batcher:
             done = time.monotonic_ns()
         except Exception as exc:  # a run failure fails its requests, never the worker
             error = ServingError(
-                grpc.StatusCode.INTERNAL, f"model '{self.model.name}' version {self.model.version} failed to run: {exc}"
+                Kind.INTERNAL, f"model '{self.model.name}' version {self.model.version} failed to run: {exc}"
             )
             for pending in group:
                 pending.future.set_exception(error)

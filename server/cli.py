@@ -24,24 +24,32 @@ log = logging.getLogger("convzoo.server")
 def register_serve(subparsers) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="serve a model repository over the KServe v2 / Triton gRPC protocol",
+        help="serve a model repository over the KServe v2 / Triton protocol (gRPC and HTTP/REST)",
         description="Serve every model of a Triton-layout repository on ONNX Runtime (CUDA or CPU).",
     )
     parser.add_argument("--repository", type=Path, required=True, help="model repository folder")
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind gRPC and metrics to (default: %(default)s, this machine only)",
+        help="address to bind gRPC, HTTP and metrics to (default: %(default)s, this machine only)",
     )
-    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve gRPC over TLS with this certificate chain")
+    parser.add_argument(
+        "--tls-cert", type=Path, metavar="PEM", help="serve gRPC and HTTP over TLS with this certificate chain"
+    )
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
     parser.add_argument(
         "--auth-token-file",
         type=Path,
         metavar="FILE",
-        help="require 'authorization: Bearer <token>' metadata with the token in FILE (health checks excepted)",
+        help="require 'authorization: Bearer <token>' (gRPC metadata, HTTP header) with the token in FILE (health checks excepted)",
     )
     parser.add_argument("--port", type=int, default=8001, help="gRPC port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=8000,
+        help="v2 HTTP/REST port; 0 picks a free one, -1 disables (default: %(default)s)",
+    )
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -94,7 +102,7 @@ def register_serve(subparsers) -> None:
         "--max-message-bytes",
         type=int,
         default=DEFAULT_MAX_MESSAGE_BYTES,
-        help="gRPC message size limit (default: %(default)s)",
+        help="gRPC message and HTTP body size limit (default: %(default)s)",
     )
     parser.add_argument(
         "--grace-period",
@@ -137,6 +145,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         metrics_port=None if args.metrics_port < 0 else args.metrics_port,
+        http_port=None if args.http_port < 0 else args.http_port,
         max_message_bytes=args.max_message_bytes,
         workers=args.grpc_workers,
         tls_cert=args.tls_cert,

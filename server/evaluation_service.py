@@ -3,9 +3,9 @@
 Registered through the ``convzoo.services`` hook: ``--dataset NAME=PATH`` (repeatable) on
 ``convzoo serve`` names the datasets clients may evaluate on; a client names a dataset, never
 a path, and reports show the dataset's name, not where it lives. ``Evaluate`` runs the same
-loop as ``convzoo eval`` (``convzoo.plugins.evaluate``) against a loaded model through its
-request queue, streams progress, and ends with the report. Cancelling the call stops the work
-at the next batch.
+loop as ``convzoo eval`` (``convzoo.plugins.evaluate``) against a loaded model through the data
+plane's infer path (as ModelInfer: validated, queued, counted), streams progress, and ends with
+the report. Cancelling the call stops the work at the next batch.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from convzoo.base import codec, wire
 from convzoo.base.datasets import Dataset, open_dataset
 from convzoo.base.errors import ServingError
 from convzoo.base.loader import ON_ERROR
@@ -29,6 +30,8 @@ from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.evaluate import Cancelled, Settings, run
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
+from convzoo.proto import grpc_service_pb2 as infer_pb
+from convzoo.server.dataplane import DataPlane
 from convzoo.server.manager import ModelManager, Served
 from convzoo.server.services import ExtraService
 
@@ -69,11 +72,12 @@ def create(args: argparse.Namespace, manager: ModelManager) -> ExtraService:
 
 
 class ServedBackend:
-    """A loaded model as an evaluation backend: batches go through its request queue."""
+    """A loaded model as an evaluation backend: batches take the data plane's infer path
+    (validated, queued, counted) as a ModelInfer request would; the images are read in place."""
 
-    def __init__(self, served: Served) -> None:
+    def __init__(self, dataplane: DataPlane, served: Served) -> None:
         model = served.model
-        self.batcher = served.batcher
+        self.dataplane = dataplane
         self.input_name, self.output_name = model.inputs[0].name, model.outputs[0].name
         self.max_batch = model.max_batch_size
         self.preprocessing = model.preprocessing
@@ -85,16 +89,27 @@ class ServedBackend:
             "preprocessing_from": "model metadata" if METADATA_KEY in model.metadata else DEFAULT_RECIPE,
         }
 
+    def _request(self, images: np.ndarray) -> wire.Request:
+        datatype, shape, raw = codec.encode_view(images)
+        message = infer_pb.ModelInferRequest(model_name=self.model["name"], model_version=self.model["version"])
+        message.inputs.add(name=self.input_name, datatype=datatype, shape=shape)
+        message.outputs.add(name=self.output_name)
+        return wire.Request(message, [raw])
+
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.max_batch > 0 else len(images)
-        futures = [self.batcher.submit({self.input_name: images[i : i + step]}) for i in range(0, len(images), step)]
-        parts = [future.result()[self.output_name] for future in futures]
+        finishes = [
+            self.dataplane.infer(self._request(images[i : i + step]), lambda future: None)
+            for i in range(0, len(images), step)
+        ]
+        parts = [dict(finish().outputs)[self.output_name] for finish in finishes]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 class EvaluationServicer(pb_grpc.EvaluationServicer):
     def __init__(self, manager: ModelManager, datasets: dict[str, Dataset]) -> None:
         self.manager = manager
+        self.dataplane = DataPlane(manager, manager.statistics)
         self.datasets = datasets
 
     def ListPlugins(self, request, context):
@@ -141,7 +156,7 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
         if request.on_error and request.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}")
         dataset = self.datasets[request.dataset]
-        backend = ServedBackend(self.manager.get(request.model_name, request.model_version))
+        backend = ServedBackend(self.dataplane, self.manager.get(request.model_name, request.model_version))
         plugins = registry.from_spec(request.plugins or registry.DEFAULT_SPEC)
         settings = Settings(
             batch_size=request.batch_size or DEFAULT_BATCH_SIZE,

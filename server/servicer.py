@@ -1,47 +1,33 @@
-"""The ``inference.GRPCInferenceService`` RPCs over the model manager."""
+"""The ``inference.GRPCInferenceService`` RPCs: protobuf in and out, the work in ``server/dataplane.py``."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 
 import grpc
 
-from convzoo.base import classification, codec, wire
-from convzoo.base.errors import ServingError, invalid, not_found
+from convzoo.base import codec, wire
+from convzoo.base.errors import ServingError
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.manager import ModelManager, Served
-from convzoo.server.statistics import Statistics
-from convzoo.server.validation import validate
+from convzoo.server.dataplane import DataPlane
 
 log = logging.getLogger(__name__)
-SERVER_NAME = "convzoo"
-EXTENSIONS = ("classification", "model_repository", "model_configuration", "statistics")
-# tritonclient always sends unload_dependents; convzoo has no ensembles, so no dependents.
-HARMLESS_REPOSITORY_PARAMETERS = {"unload_dependents"}
 
 
-def _server_version() -> str:
-    try:
-        return package_version("convzoo")
-    except PackageNotFoundError:
-        return "unknown"
+def _tensors(specs: list[dict]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+    return [pb.ModelMetadataResponse.TensorMetadata(**spec) for spec in specs]
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    """KServe v2 / Triton inference RPCs. ``ready`` is cleared while the server drains."""
+    """KServe v2 / Triton inference RPCs: each translates between protobuf and the data plane."""
 
-    def __init__(self, manager: ModelManager, statistics: Statistics):
-        self.manager = manager
-        self.statistics = statistics
-        self.ready = threading.Event()
+    def __init__(self, dataplane: DataPlane):
+        self.dataplane = dataplane
 
     # --- health and metadata ---
 
@@ -49,50 +35,39 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ServerLiveResponse(live=True)
 
     def ServerReady(self, request, context):
-        return pb.ServerReadyResponse(ready=self.ready.is_set())
+        return pb.ServerReadyResponse(ready=self.dataplane.ready.is_set())
 
     def ModelReady(self, request, context):
         try:
-            self.manager.get(request.name, request.version)
+            return pb.ModelReadyResponse(ready=self.dataplane.model_ready(request.name, request.version))
         except ServingError as error:
-            if error.code == grpc.StatusCode.UNAVAILABLE:
-                return pb.ModelReadyResponse(ready=False)
             context.abort(error.code, error.message)
-        return pb.ModelReadyResponse(ready=True)
 
     def ServerMetadata(self, request, context):
-        return pb.ServerMetadataResponse(name=SERVER_NAME, version=_server_version(), extensions=EXTENSIONS)
+        return pb.ServerMetadataResponse(**self.dataplane.server_metadata())
 
     def ModelMetadata(self, request, context):
-        model = self._served(request.name, request.version, context).model
-        batch = [-1] if model.max_batch_size > 0 else []
-        versions = [str(s.version) for s in self.manager.versions(model.name) if s.served]
+        try:
+            metadata = self.dataplane.model_metadata(request.name, request.version)
+        except ServingError as error:
+            context.abort(error.code, error.message)
         return pb.ModelMetadataResponse(
-            name=model.name,
-            versions=versions,
-            platform=model.config.platform,
-            inputs=[
-                pb.ModelMetadataResponse.TensorMetadata(
-                    name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims)
-                )
-                for s in model.inputs
-            ],
-            outputs=[
-                pb.ModelMetadataResponse.TensorMetadata(
-                    name=s.name, datatype=s.datatype.name, shape=batch + list(s.dims)
-                )
-                for s in model.outputs
-            ],
+            **{**metadata, "inputs": _tensors(metadata["inputs"]), "outputs": _tensors(metadata["outputs"])}
         )
 
     def ModelConfig(self, request, context):
-        return pb.ModelConfigResponse(config=self._served(request.name, request.version, context).model.config)
+        try:
+            return pb.ModelConfigResponse(config=self.dataplane.model_config(request.name, request.version))
+        except ServingError as error:
+            context.abort(error.code, error.message)
 
     def ModelStatistics(self, request, context):
-        if request.name and request.name not in self.manager.names():
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown model '{request.name}'")
-        loaded = [(s.model.name, str(s.model.version)) for s in self.manager.ready()]
-        return pb.ModelStatisticsResponse(model_stats=self.statistics.to_proto(request.name, request.version, loaded))
+        try:
+            return pb.ModelStatisticsResponse(
+                model_stats=self.dataplane.model_statistics(request.name, request.version)
+            )
+        except ServingError as error:
+            context.abort(error.code, error.message)
 
     # --- inference ---
 
@@ -152,83 +127,43 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def _submit(
         self, request: wire.Request, track: Callable[[Future], object], *, lead: bool = False
     ) -> Callable[[], wire.Response]:
-        """Validate and queue a request (``track`` gets its future, to cancel it when the call ends);
-        the returned call waits and builds the response (``lead``: see ``Batcher.submit``)."""
-        start = time.monotonic_ns()
-        served = self.manager.get(request.model_name, request.model_version)
-        model = served.model
-        name, version = model.name, str(model.version)
-        try:
-            valid = validate(model, request)
-            future = served.batcher.submit(valid.feeds, lead=lead)
-            track(future)
-        except ServingError:
-            self.statistics.request(name, version, False, time.monotonic_ns() - start)
-            raise
+        """Queue a request on the data plane; the returned call waits and encodes the response
+        (``lead``: see ``Batcher.submit``)."""
+        finish_inference = self.dataplane.infer(request, track, lead=lead)
 
         def finish() -> wire.Response:
-            try:
-                results = future.result()
-                response = wire.Response(pb.ModelInferResponse(model_name=name, model_version=version, id=request.id))
-                for output in valid.outputs:
-                    array = results[output.name]
-                    if output.classification:
-                        array = classification.classify(
-                            array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
-                        )
-                    datatype, shape, raw = codec.encode_view(array)
-                    response.message.outputs.add(name=output.name, datatype=datatype, shape=shape)
-                    response.raw_output_contents.append(raw)
-            except (ServingError, CancelledError):
-                self.statistics.request(name, version, False, time.monotonic_ns() - start)
-                raise
-            self.statistics.request(name, version, True, time.monotonic_ns() - start)
+            result = finish_inference()
+            response = wire.Response(
+                pb.ModelInferResponse(model_name=result.model_name, model_version=result.model_version, id=result.id)
+            )
+            for name, array in result.outputs:
+                datatype, shape, raw = codec.encode_view(array)
+                response.message.outputs.add(name=name, datatype=datatype, shape=shape)
+                response.raw_output_contents.append(raw)
             return response
 
         return finish
 
-    def _served(self, name: str, version: str, context) -> Served:
-        try:
-            return self.manager.get(name, version)
-        except ServingError as error:
-            context.abort(error.code, error.message)
-
     # --- repository ---
 
     def RepositoryIndex(self, request, context):
-        response = pb.RepositoryIndexResponse()
-        for name, state in self.manager.index():
-            if request.ready and state.state != "READY":
-                continue
-            response.models.add(
-                name=name,
-                version="" if state.version is None else str(state.version),
-                state=state.state,
-                reason=state.reason,
-            )
-        return response
+        return pb.RepositoryIndexResponse(
+            models=[
+                pb.RepositoryIndexResponse.ModelIndex(**row) for row in self.dataplane.repository_index(request.ready)
+            ]
+        )
 
     def RepositoryModelLoad(self, request, context):
-        self._repository_call(request, context, self.manager.load)
+        self._repository_call(request, context, self.dataplane.load)
         return pb.RepositoryModelLoadResponse()
 
     def RepositoryModelUnload(self, request, context):
-        self._repository_call(request, context, self.manager.unload)
+        self._repository_call(request, context, self.dataplane.unload)
         return pb.RepositoryModelUnloadResponse()
 
     def _repository_call(self, request, context, action) -> None:
         try:
-            if request.repository_name:
-                raise invalid(f"repository '{request.repository_name}' is not served; leave repository_name empty")
-            unsupported = sorted(set(request.parameters) - HARMLESS_REPOSITORY_PARAMETERS)
-            if unsupported:
-                raise invalid(f"repository parameters {unsupported} are not supported")
-            try:
-                action(request.model_name)
-            except LookupError as exc:
-                raise not_found(str(exc.args[0] if exc.args else exc)) from None
-            except (ValueError, OSError) as exc:
-                raise invalid(f"failed to {action.__name__} model '{request.model_name}': {exc}") from None
+            action(request.model_name, request.repository_name, request.parameters)
         except ServingError as error:
             context.abort(error.code, error.message)
 

@@ -1,17 +1,20 @@
 """Per model-version counters: the one source for ModelStatistics and Prometheus metrics.
 
-Durations are kept in nanoseconds. The Prometheus collector reads the same counters at
-scrape time, under Triton's metric names, so existing dashboards work.
+Durations are kept in nanoseconds. Prometheus reads the same counters at scrape time:
+Triton's counters under Triton's exact names, without the ``_total`` suffix prometheus-client
+would add to a Counter (``triton_counters_text``), so Triton's dashboards work unchanged; the
+gauges and convzoo's latency histograms (which Triton lacks) through ``collect``.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from convzoo.proto import grpc_service_pb2 as pb
 
@@ -24,6 +27,31 @@ class Duration:
     def add(self, ns: int, count: int = 1) -> None:
         self.count += count
         self.ns += ns
+
+
+# Histogram bucket upper bounds (seconds) of the latency histograms.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BUCKETS_NS = tuple(int(b * 1e9) for b in BUCKETS)
+
+
+@dataclass
+class Histogram:
+    """Counts per bucket (the last one: above every bound) and the sum of observations."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    sum_ns: int = 0
+
+    def observe(self, ns: int) -> None:
+        self.counts[bisect.bisect_left(_BUCKETS_NS, ns)] += 1
+        self.sum_ns += ns
+
+    def buckets(self) -> list[tuple[str, int]]:
+        """Cumulative (le, count) pairs as Prometheus writes them."""
+        total, result = 0, []
+        for bound, count in zip([*map(str, BUCKETS), "+Inf"], self.counts):
+            total += count
+            result.append((bound, total))
+        return result
 
 
 @dataclass
@@ -48,6 +76,9 @@ class ModelCounters:
     pending: int = 0
     last_inference_ms: int = 0
     precision: str = ""  # the model card's (fp32, fp16, int8); "" for models without one
+    request_latency: Histogram = field(default_factory=Histogram)
+    queue_latency: Histogram = field(default_factory=Histogram)
+    infer_latency: Histogram = field(default_factory=Histogram)
     batches: dict[int, BatchDurations] = field(default_factory=lambda: defaultdict(BatchDurations))
 
 
@@ -68,6 +99,7 @@ class Statistics:
         with self._lock:
             counters = self._models[(name, version)]
             (counters.success if ok else counters.fail).add(ns)
+            counters.request_latency.observe(ns)
             if ok:
                 counters.last_inference_ms = time.time_ns() // 1_000_000
 
@@ -87,6 +119,8 @@ class Statistics:
             counters.inference_count += rows
             for _, queue_ns in requests:
                 counters.queue.add(queue_ns)
+                counters.queue_latency.observe(queue_ns)
+            counters.infer_latency.observe(infer_ns)
             share = len(requests)
             counters.compute_input.add(input_ns * share, share)
             counters.compute_infer.add(infer_ns * share, share)
@@ -140,29 +174,21 @@ class Statistics:
                 )
         return result
 
+    def triton_counters_text(self) -> str:
+        """Triton's counters in the Prometheus text format, under Triton's exact names."""
+        lines = []
+        with self._lock:
+            rows = [((model, version), _triton_values(c)) for (model, version), c in sorted(self._models.items())]
+        for index, (name, help_text) in enumerate(TRITON_COUNTERS):
+            lines.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
+            for (model, version), values in rows:
+                lines.append(f'{name}{{model="{_escape(model)}",version="{_escape(version)}"}} {values[index]}\n')
+        return "".join(lines)
+
     def collect(self):
-        """prometheus_client collector protocol: metric families from the counters."""
+        """prometheus_client collector protocol: the gauges and the latency histograms."""
         labels = ["model", "version"]
         families = {
-            "success": CounterMetricFamily(
-                "nv_inference_request_success", "Successful inference requests", labels=labels
-            ),
-            "failure": CounterMetricFamily("nv_inference_request_failure", "Failed inference requests", labels=labels),
-            "count": CounterMetricFamily("nv_inference_count", "Inferences performed (batch rows)", labels=labels),
-            "exec": CounterMetricFamily("nv_inference_exec_count", "Batch executions", labels=labels),
-            "request_us": CounterMetricFamily("nv_inference_request_duration_us", "Request duration", labels=labels),
-            "queue_us": CounterMetricFamily(
-                "nv_inference_queue_duration_us", "Time requests waited in the queue", labels=labels
-            ),
-            "input_us": CounterMetricFamily(
-                "nv_inference_compute_input_duration_us", "Batch assembly time", labels=labels
-            ),
-            "infer_us": CounterMetricFamily(
-                "nv_inference_compute_infer_duration_us", "Session run time", labels=labels
-            ),
-            "output_us": CounterMetricFamily(
-                "nv_inference_compute_output_duration_us", "Output split time", labels=labels
-            ),
             "pending": GaugeMetricFamily(
                 "nv_inference_pending_request_count", "Requests waiting in the queue", labels=labels
             ),
@@ -170,21 +196,61 @@ class Statistics:
             "precision": GaugeMetricFamily(
                 "convzoo_model_precision", "Precision of the model version (always 1)", labels=[*labels, "precision"]
             ),
+            "request": HistogramMetricFamily(
+                "convzoo_request_duration_seconds",
+                "Inference request latency in the server, arrival to response (successes and failures)",
+                labels=labels,
+            ),
+            "queue": HistogramMetricFamily(
+                "convzoo_queue_duration_seconds", "Time a request waited in its model's queue", labels=labels
+            ),
+            "infer": HistogramMetricFamily(
+                "convzoo_compute_infer_duration_seconds", "Session run time of one batch", labels=labels
+            ),
         }
         with self._lock:
             for (model, version), c in sorted(self._models.items()):
                 key = [model, version]
-                families["success"].add_metric(key, c.success.count)
-                families["failure"].add_metric(key, c.fail.count)
-                families["count"].add_metric(key, c.inference_count)
-                families["exec"].add_metric(key, c.execution_count)
-                families["request_us"].add_metric(key, (c.success.ns + c.fail.ns) / 1000)
-                families["queue_us"].add_metric(key, c.queue.ns / 1000)
-                families["input_us"].add_metric(key, c.compute_input.ns / 1000)
-                families["infer_us"].add_metric(key, c.compute_infer.ns / 1000)
-                families["output_us"].add_metric(key, c.compute_output.ns / 1000)
                 families["pending"].add_metric(key, c.pending)
                 families["last"].add_metric(key, c.last_inference_ms)
                 if c.precision:
                     families["precision"].add_metric([*key, c.precision], 1)
+                for family, histogram in (
+                    ("request", c.request_latency),
+                    ("queue", c.queue_latency),
+                    ("infer", c.infer_latency),
+                ):
+                    families[family].add_metric(key, histogram.buckets(), histogram.sum_ns / 1e9)
         yield from families.values()
+
+
+# Triton's counter names and help texts, in the order ``_triton_values`` gives their values.
+TRITON_COUNTERS = (
+    ("nv_inference_request_success", "Number of successful inference requests, all batch sizes"),
+    ("nv_inference_request_failure", "Number of failed inference requests, all batch sizes"),
+    ("nv_inference_count", "Number of inferences performed (does not include cached requests)"),
+    ("nv_inference_exec_count", "Number of model executions performed (does not include cached requests)"),
+    ("nv_inference_request_duration_us", "Cumulative inference request duration in microseconds"),
+    ("nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds"),
+    ("nv_inference_compute_input_duration_us", "Cumulative compute input duration in microseconds"),
+    ("nv_inference_compute_infer_duration_us", "Cumulative compute inference duration in microseconds"),
+    ("nv_inference_compute_output_duration_us", "Cumulative inference compute output duration in microseconds"),
+)
+
+
+def _triton_values(c: ModelCounters) -> tuple[int, ...]:
+    return (
+        c.success.count,
+        c.fail.count,
+        c.inference_count,
+        c.execution_count,
+        (c.success.ns + c.fail.ns) // 1000,
+        c.queue.ns // 1000,
+        c.compute_input.ns // 1000,
+        c.compute_infer.ns // 1000,
+        c.compute_output.ns // 1000,
+    )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

@@ -227,12 +227,17 @@ class ServerProcess:
     process: subprocess.Popen
     port: int = 0
     metrics_port: int = 0
+    http_port: int = 0
     log: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
 
     def wait(self, timeout: float = 30) -> int:
         """Wait for the process to exit and its log to be read to the end; the exit code."""
@@ -263,6 +268,8 @@ def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerPro
         "0",
         "--metrics-port",
         "0",
+        "--http-port",
+        "0",
         "--intra-op-threads",
         "1",
         "--grpc-workers",
@@ -279,6 +286,8 @@ def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerPro
             server.log.append(line.rstrip("\n"))
             if match := re.search(r"gRPC listening on [\d.]+:(\d+)", line):
                 server.port = int(match.group(1))
+            if match := re.search(r"HTTP/REST listening on https?://[\d.]+:(\d+)", line):
+                server.http_port = int(match.group(1))
             if match := re.search(r"metrics on http://[\d.]+:(\d+)", line):
                 server.metrics_port = int(match.group(1))
             if "server ready on" in line:

@@ -296,10 +296,19 @@ def test_statistics_and_metrics_come_from_the_same_counters(client, server):
     assert stats.execution_count >= 1 and stats.last_inference > 0
     assert any(b.batch_size == 2 for b in stats.batch_stats)
     text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
-    line = f'nv_inference_count_total{{model="classifier",version="1"}} {float(stats.inference_count)}'
-    assert line in text
-    assert 'nv_inference_exec_count_total{model="classifier",version="1"}' in text
-    assert "nv_inference_queue_duration_us_total" in text and "nv_inference_request_failure_total" in text
+    # Triton's exact names: no _total suffix, integer values
+    line = f'nv_inference_count{{model="classifier",version="1"}} {stats.inference_count}\n'
+    assert line in text and "# TYPE nv_inference_count counter\n" in text
+    assert f'nv_inference_exec_count{{model="classifier",version="1"}} {stats.execution_count}\n' in text
+    assert "nv_inference_queue_duration_us{" in text and "nv_inference_request_failure{" in text
+    assert "_total" not in text
+    # convzoo's latency histograms: every successful request counted once
+    requests = stats.inference_stats.success.count + stats.inference_stats.fail.count
+    count = f'convzoo_request_duration_seconds_count{{model="classifier",version="1"}} {float(requests)}\n'
+    assert count in text
+    assert 'convzoo_request_duration_seconds_bucket{le="+Inf",model="classifier",version="1"}' in text
+    assert 'convzoo_queue_duration_seconds_bucket{le="0.001",model="classifier",version="1"}' in text
+    assert "# TYPE convzoo_compute_infer_duration_seconds histogram" in text
     with pytest.raises(InferenceServerError) as error:
         client.statistics("no_such_model")
     assert error.value.code == grpc.StatusCode.NOT_FOUND

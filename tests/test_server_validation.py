@@ -4,8 +4,12 @@ and message are the table's, and a normal request succeeds after each."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import struct
+import urllib.error
+import urllib.parse
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -26,11 +30,25 @@ MAX_MESSAGE_BYTES = 1 << 20
 SERVICES = {"Evaluate": "convzoo.evaluation.Evaluation"}
 
 
+def _rows() -> list[list[str]]:
+    section = ERRORS_DOC.read_text().split("## Malformed requests", 1)[1].split("\n## ", 1)[0]
+    return [line.strip().strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")][2:]
+
+
 def catalogue() -> list[tuple[str, str, str, str]]:
     """(case, RPC, status, message prefix) rows of the 'Malformed requests' table."""
-    section = ERRORS_DOC.read_text().split("## Malformed requests", 1)[1].split("\n## ", 1)[0]
-    rows = [line.strip().strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
-    return [(case.strip(), rpc, status, message.strip().strip("`")) for case, rpc, status, message in rows[2:]]
+    return [(case.strip(), rpc, status, message.strip().strip("`")) for case, rpc, status, _, message in _rows()]
+
+
+def rest_catalogue() -> list[tuple[str, str, int, str]]:
+    """(case, RPC, HTTP status, message prefix) of the rows REST can express: the REST column
+    is a status, then the message where REST words it differently."""
+    result = []
+    for case, rpc, _, rest, message in _rows():
+        if rest.strip() != "—":
+            status, _, own = rest.strip().partition(" ")
+            result.append((case.strip(), rpc, int(status), (own or message).strip().strip("`")))
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +283,81 @@ def test_the_symlinked_model_was_never_opened(channel, server):
     (escape,) = [m for m in index if m.name == "escape"]
     assert escape.state == "UNAVAILABLE" and re.search(r"model 'escape': folder \S+ leads outside ", escape.reason)
     assert not any("loaded model 'escape'" in line for line in server.log)
+
+
+# --- the same catalogue over HTTP/REST ---
+
+
+def _json_parameter(parameter: pb.InferParameter):
+    kind = parameter.WhichOneof("parameter_choice")
+    return getattr(parameter, kind) if kind else None
+
+
+def _json_parameters(parameters) -> dict:
+    return {key: _json_parameter(value) for key, value in parameters.items()}
+
+
+def rest_request(rpc: str, request) -> tuple[str, str, bytes | None, dict[str, str]]:
+    """(method, path, body, headers) of a catalogue request as a REST client sends it: raw
+    contents as Triton binary tensors, typed contents as JSON ``data``."""
+
+    def name(text: str) -> str:
+        return urllib.parse.quote(text, safe="")
+
+    if rpc in ("RepositoryModelLoad", "RepositoryModelUnload"):
+        action = "load" if rpc == "RepositoryModelLoad" else "unload"
+        body = json.dumps({"parameters": _json_parameters(request.parameters)}).encode()
+        return "POST", f"/v2/repository/models/{name(request.model_name)}/{action}", body, {}
+    if rpc == "ModelReady":
+        return "GET", f"/v2/models/{name(request.name)}/ready", None, {}
+    if rpc == "ModelMetadata":
+        return "GET", f"/v2/models/{name(request.name)}", None, {}
+    if rpc == "SystemSharedMemoryStatus":
+        return "GET", "/v2/systemsharedmemory/status", None, {}
+    if isinstance(request, bytes):
+        return "POST", "/v2/models/classifier/infer", request, {}
+    path = f"/v2/models/{name(request.model_name)}"
+    path += (f"/versions/{name(request.model_version)}" if request.model_version else "") + "/infer"
+    header: dict = {"inputs": []}
+    if request.id:
+        header["id"] = request.id
+    if request.parameters:
+        header["parameters"] = _json_parameters(request.parameters)
+    binary = []
+    for index, tensor in enumerate(request.inputs):
+        entry = {"name": tensor.name, "datatype": tensor.datatype, "shape": list(tensor.shape)}
+        if index < len(request.raw_input_contents):
+            entry["parameters"] = {"binary_data_size": len(request.raw_input_contents[index])}
+            binary.append(request.raw_input_contents[index])
+        elif tensor.HasField("contents"):
+            ((_, values),) = tensor.contents.ListFields()
+            entry["data"] = [v.decode() if isinstance(v, bytes) else v for v in values]
+        header["inputs"].append(entry)
+    if request.outputs:
+        header["outputs"] = [{"name": o.name, "parameters": _json_parameters(o.parameters)} for o in request.outputs]
+    body = json.dumps(header).encode()
+    headers = {"Inference-Header-Content-Length": str(len(body))} if binary else {}
+    return "POST", path, body + b"".join(binary), headers
+
+
+def rest_call(server, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://{server.http_url}{path}", data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    "case, rpc, status, message", rest_catalogue(), ids=[f"{c} ({r}, REST)" for c, r, _, _ in rest_catalogue()]
+)
+def test_refused_over_rest_with_the_catalogued_status_and_message(server, case, rpc, status, message):
+    got, answer = rest_call(server, *rest_request(rpc, REQUESTS[case, rpc]()))
+    assert (got, answer["error"][: len(message)]) == (status, message)
+    assert len(answer["error"]) <= MAX_MESSAGE_CHARS + 40
+    got, answer = rest_call(server, *rest_request("ModelInfer", classifier()))
+    assert got == 200
+    np.testing.assert_array_equal(
+        np.array(answer["outputs"][0]["data"], np.float32).reshape(len(IMAGES), -1), classifier_logits(IMAGES)
+    )

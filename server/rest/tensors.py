@@ -1,0 +1,207 @@
+"""Infer requests and responses as JSON, with Triton's binary tensor data extension.
+
+A request body is a JSON header, then (with ``Inference-Header-Content-Length``) each binary
+input's bytes in input order; such an input says ``"parameters": {"binary_data_size": N}``
+and has no ``data``. The header becomes a ``ModelInferRequest`` whose inputs are all raw
+buffers: binary ones are views of the body (not copied), JSON ``data`` (flat or nested,
+row-major; BYTES as strings) is packed once. The data plane then validates it exactly as a
+gRPC request. Outputs go back as JSON ``data``, or as binary after the JSON header when the
+output's ``binary_data`` parameter (default: the request's ``binary_data_output``) is true.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from convzoo.base import codec, wire
+from convzoo.base.datatypes import DATATYPES
+from convzoo.base.errors import invalid
+from convzoo.proto import grpc_service_pb2 as pb
+from convzoo.server.dataplane import InferResult
+
+HEADER_LENGTH = "inference-header-content-length"
+BINARY_DATA_SIZE = "binary_data_size"
+INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A parsed REST infer request: the v2 request and which outputs go back as binary."""
+
+    request: wire.Request
+    binary_outputs: dict[str, bool]
+    binary_default: bool
+
+
+def _object(value, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise invalid(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _set_parameters(target, parameters, what: str, skip: tuple[str, ...] = ()) -> None:
+    """JSON parameters into protobuf ``InferParameter``s (bool, int64, double or string)."""
+    for key, value in _object(parameters, f"{what} 'parameters'").items():
+        if key in skip:
+            continue
+        if isinstance(value, bool):
+            target[key].bool_param = value
+        elif isinstance(value, int) and INT64[0] <= value <= INT64[1]:
+            target[key].int64_param = value
+        elif isinstance(value, float):
+            target[key].double_param = value
+        elif isinstance(value, str):
+            target[key].string_param = value
+        else:
+            raise invalid(f"{what} parameter '{key}' must be a boolean, a 64-bit integer, a number or a string")
+
+
+def _shape(value, name: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+        raise invalid(f"input '{name}': 'shape' must be a list of integers")
+    if any(not INT64[0] <= d <= INT64[1] for d in value):
+        raise invalid(f"input '{name}': 'shape' has a dimension outside 64 bits")
+    return value
+
+
+def _json_data(data, datatype_name: str, shape: list[int], name: str) -> bytes | memoryview:
+    """Raw little-endian bytes of JSON ``data`` (nested or flat) for ``datatype_name``."""
+    datatype = DATATYPES.get(datatype_name)
+    if datatype is None or datatype.dtype is None:
+        return b""  # validation names the datatype
+    if not isinstance(data, list):
+        data = [data]
+    try:
+        if datatype.name == "BYTES":
+            array = np.array(data, dtype=object)
+        else:
+            array = np.array(data, dtype=datatype.dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise invalid(f"input '{name}': 'data' is not a (nested) list of {datatype.name} values: {exc}") from None
+    expected = math.prod(shape) if all(d >= 0 for d in shape) else None
+    if expected is not None and array.size != expected:
+        raise invalid(
+            f"input '{name}': 'data' has {array.size} elements; expected {expected} for shape {codec.shape_text(shape)}"
+        )
+    if datatype.name == "BYTES":
+        items = array.reshape(-1)
+        if not all(isinstance(item, str) for item in items):
+            raise invalid(f"input '{name}': BYTES 'data' must be strings")
+        return codec.serialize_bytes(items)
+    return codec.encode_view(array.reshape(-1))[2]
+
+
+def parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> InferRequest:
+    """The v2 request of an infer body; INVALID with the reason when it does not parse."""
+    try:
+        return _parse_infer(model_name, model_version, body, header_length)
+    except (ValueError, TypeError) as exc:  # e.g. a lone surrogate that protobuf's strings refuse
+        raise invalid(f"the request does not fit the v2 protocol: {exc}") from None
+
+
+def _parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> InferRequest:
+    view = memoryview(body)
+    if header_length is None:
+        header_end = len(body)
+    else:
+        try:
+            header_end = int(header_length)
+        except ValueError:
+            header_end = -1
+        if not 0 <= header_end <= len(body):
+            raise invalid(
+                f"Inference-Header-Content-Length {header_length[:40]!r} is not a length within the body of {len(body)} bytes"
+            )
+    try:
+        header = json.loads(view[:header_end].tobytes() if header_end < len(body) else body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise invalid(f"the request body is not JSON: {exc}") from None
+    header = _object(header, "the request")
+    message = pb.ModelInferRequest(model_name=model_name, model_version=model_version)
+    if "id" in header:
+        if not isinstance(header["id"], str):
+            raise invalid("request 'id' must be a string")
+        message.id = header["id"]
+    parameters = header.get("parameters", {})
+    _set_parameters(message.parameters, parameters, "request")
+    binary_default = parameters.get("binary_data_output", False) is True
+    inputs = header.get("inputs")
+    if not isinstance(inputs, list):
+        raise invalid("request 'inputs' must be a list of tensors")
+    raw: list = []
+    offset = header_end
+    for index, tensor in enumerate(inputs):
+        tensor = _object(tensor, f"input {index}")
+        name = tensor.get("name")
+        if not isinstance(name, str):
+            raise invalid(f"input {index}: 'name' must be a string")
+        datatype = tensor.get("datatype")
+        if not isinstance(datatype, str):
+            raise invalid(f"input '{name}': 'datatype' must be a string")
+        shape = _shape(tensor.get("shape"), name)
+        entry = message.inputs.add(name=name, datatype=datatype, shape=shape)
+        tensor_parameters = _object(tensor.get("parameters", {}), f"input '{name}' 'parameters'")
+        _set_parameters(entry.parameters, tensor_parameters, f"input '{name}'", skip=(BINARY_DATA_SIZE,))
+        size = tensor_parameters.get(BINARY_DATA_SIZE)
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(body):
+                raise invalid(
+                    f"input '{name}': binary_data_size {size!r} is not a length within the {len(body) - offset} binary bytes left"
+                )
+            if "data" in tensor:
+                raise invalid(f"input '{name}' has both 'data' and binary_data_size; send one or the other")
+            raw.append(view[offset : offset + size])
+            offset += size
+        elif "data" in tensor:
+            raw.append(_json_data(tensor["data"], datatype, shape, name))
+        else:
+            raise invalid(f"input '{name}' has no data; expected 'data' or parameters.binary_data_size")
+    if offset != len(body):
+        raise invalid(f"the body has {len(body) - offset} bytes after the header and binary inputs; expected none")
+    binary_outputs = {}
+    outputs = header.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise invalid("request 'outputs' must be a list")
+    for index, output in enumerate(outputs):
+        output = _object(output, f"output {index}")
+        name = output.get("name")
+        if not isinstance(name, str):
+            raise invalid(f"output {index}: 'name' must be a string")
+        entry = message.outputs.add(name=name)
+        output_parameters = _object(output.get("parameters", {}), f"output '{name}' 'parameters'")
+        _set_parameters(entry.parameters, output_parameters, f"output '{name}'", skip=("binary_data",))
+        binary_outputs[name] = output_parameters.get("binary_data", binary_default) is True
+    return InferRequest(wire.Request(message, raw), binary_outputs, binary_default)
+
+
+def _json_values(array: np.ndarray) -> list:
+    if array.dtype == object:
+        return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in array.flat]
+    return array.reshape(-1).tolist()
+
+
+def encode_infer(result: InferResult, parsed: InferRequest) -> tuple[dict[str, str], list]:
+    """(headers, body chunks) of an infer response: the JSON header, then any binary outputs."""
+    outputs, binary = [], []
+    for name, array in result.outputs:
+        datatype, shape, raw = codec.encode_view(array)
+        output = {"name": name, "datatype": datatype, "shape": shape}
+        if parsed.binary_outputs.get(name, parsed.binary_default):
+            output["parameters"] = {BINARY_DATA_SIZE: len(raw)}
+            binary.append(raw)
+        else:
+            output["data"] = _json_values(array)
+        outputs.append(output)
+    response = {"model_name": result.model_name, "model_version": result.model_version}
+    if result.id:
+        response["id"] = result.id
+    response["outputs"] = outputs
+    header = json.dumps(response, separators=(",", ":")).encode()
+    if not binary:
+        return {"content-type": "application/json"}, [header]
+    headers = {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+    return headers, [header, *binary]

@@ -12,6 +12,7 @@ the same for every server it measures.
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import threading
 import time
@@ -47,32 +48,52 @@ class Client:
         self.connection.infer(self.model, self.inputs)
 
 
-def run(clients: list[Client], seconds: float) -> dict:
-    latencies: list[list[float]] = [[] for _ in clients]
+class Worker(threading.Thread):
+    """One client thread for the process's life: tritonclient.http's connections are bound to
+    the thread (gevent) that made them, so each thread makes and keeps its own."""
+
+    def __init__(self, protocol: str):
+        super().__init__(daemon=True)
+        self.protocol = protocol
+        self.jobs: queue.Queue = queue.Queue()
+        self.clients: dict[tuple, Client] = {}
+
+    def run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            key, start_line, deadline, own, errors, finished = job
+            try:
+                if key not in self.clients:
+                    self.clients[key] = Client(self.protocol, *key[:3], list(key[3]))
+                client = self.clients[key]
+            except Exception as exc:  # reported to the case
+                errors.append(f"{type(exc).__name__}: {exc}")
+                client = None
+            start_line.wait()
+            try:
+                while client is not None and not errors:
+                    tick = time.perf_counter()
+                    client.infer()
+                    own.append(time.perf_counter() - tick)
+                    if time.perf_counter() >= deadline[0]:
+                        break
+            except Exception as exc:  # reported to the case, which stops
+                errors.append(f"{type(exc).__name__}: {exc}")
+            finished.put(None)
+
+
+def run(workers: list[Worker], key: tuple, seconds: float) -> dict:
+    latencies: list[list[float]] = [[] for _ in workers]
     errors: list[str] = []
-    start_line = threading.Barrier(len(clients) + 1)
-    deadline = [0.0]
-
-    def work(client: Client, own: list[float]) -> None:
-        start_line.wait()
-        try:
-            while True:
-                tick = time.perf_counter()
-                client.infer()
-                own.append(time.perf_counter() - tick)
-                if time.perf_counter() >= deadline[0]:
-                    return
-        except Exception as exc:  # reported to the case, which stops
-            errors.append(f"{type(exc).__name__}: {exc}")
-
-    threads = [threading.Thread(target=work, args=pair, daemon=True) for pair in zip(clients, latencies)]
-    for thread in threads:
-        thread.start()
+    start_line = threading.Barrier(len(workers) + 1)
+    deadline = [float("inf")]
+    finished: queue.Queue = queue.Queue()
+    for worker, own in zip(workers, latencies):
+        worker.jobs.put((key, start_line, deadline, own, errors, finished))
+    start_line.wait()
     started = time.perf_counter()
     deadline[0] = started + seconds
-    start_line.wait()
-    for thread in threads:
-        thread.join()
+    for _ in workers:
+        finished.get()
     wall = time.perf_counter() - started
     if errors:
         return {"error": errors[0]}
@@ -81,17 +102,15 @@ def run(clients: list[Client], seconds: float) -> dict:
 
 
 def main(protocol: str, count: str) -> int:
-    connected: dict[tuple, list[Client]] = {}
+    workers = [Worker(protocol) for _ in range(int(count))]
+    for worker in workers:
+        worker.start()
     for line in sys.stdin:
         job = json.loads(line)
         key = (job["url"], job["model"], job["input"], tuple(job["shape"]))
-        try:
-            if key not in connected:
-                connected[key] = [Client(protocol, *key[:3], list(key[3])) for _ in range(int(count))]
-            answer = run(connected[key], job["seconds"])
-        except Exception as exc:  # a server that refuses: say so, keep serving jobs
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        print(json.dumps(answer), flush=True)
+        print(json.dumps(run(workers, key, job["seconds"])), flush=True)
+    for worker in workers:
+        worker.jobs.put(None)
     return 0
 
 

@@ -44,7 +44,7 @@ class Load:
 LOADS = [
     Load("grpc", "tiny", 1, 2, {"items_per_s": Target(1.1)}),
     Load("grpc", "tiny", 16, 2, {"items_per_s": Target(1.25)}),
-    Load("grpc", "resnet50", 4, 4, {"items_per_s": Target(1.0), "p99": Target(1.1, at_least=False)}),
+    Load("grpc", "resnet50", 4, 8, {"items_per_s": Target(1.0), "p99": Target(1.1, at_least=False)}),
     Load("http", "tiny", 1, 2, {"items_per_s": Target(1.5)}),
     Load("http", "tiny", 16, 2, {"items_per_s": Target(1.5)}),
 ]

@@ -1,8 +1,9 @@
 """The peers' own virtual environments: KServe and MLServer are never convzoo's dependencies.
 
 Each peer gets a venv under the peers folder (``$CONVZOO_PEERS_DIR``, else ``WORK_DIR/peers``)
-with the pinned release and plain ``onnxruntime``; a venv that already imports its server is
-reused. ``ensure`` returns the venv's python, or None and the reason it cannot be had.
+with the pinned release and plain ``onnxruntime`` of the version convzoo runs on (the CPU
+package of the same release); a venv that already has both is reused. ``ensure`` returns the
+venv's python, or None and the reason it cannot be had.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PEERS_DIR_ENV = "CONVZOO_PEERS_DIR"
@@ -24,7 +26,17 @@ class Peer:
 
     @property
     def packages(self) -> list[str]:
-        return [self.requirement, "onnxruntime"]
+        return [self.requirement, f"onnxruntime=={onnxruntime_version()}"]
+
+
+def onnxruntime_version() -> str:
+    """The ONNX Runtime release convzoo runs on here (either package)."""
+    for package in ("onnxruntime-gpu", "onnxruntime"):
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            continue
+    raise RuntimeError("no onnxruntime package in convzoo's environment")
 
 
 KSERVE = Peer("kserve", "kserve==0.21.*", "kserve")
@@ -36,7 +48,9 @@ def peers_dir(work_dir: Path) -> Path:
 
 
 def _imports(python: Path, module: str) -> bool:
-    check = [str(python), "-c", f"import {module}, onnxruntime, numpy"]
+    """``python`` imports ``module`` and numpy, and its onnxruntime is convzoo's release."""
+    wanted = onnxruntime_version()
+    check = [str(python), "-c", f"import {module}, numpy, onnxruntime as o; assert o.__version__ == {wanted!r}"]
     return python.is_file() and subprocess.run(check, capture_output=True).returncode == 0
 
 
@@ -48,7 +62,8 @@ def ensure(peer: Peer, root: Path) -> tuple[Path | None, str]:
         return python, f"{peer.name}: reusing {venv}"
     try:
         venv.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
+        if not python.is_file():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", *peer.packages],
             check=True,

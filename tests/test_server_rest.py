@@ -5,7 +5,9 @@ queue, TLS and the bearer token, and a port in use."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
 import shutil
 import socket
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from server_repository import IMAGE, VENV_BIN, build_repository, classifier_logits, start_server
-from test_server_security import TOKEN, secrets  # noqa: F401  (the certificate and token fixture)
+from test_server_security import TOKEN, listening_addresses, secrets  # noqa: F401  (secrets: a fixture)
 
 CHECKS_SCRIPT = Path(__file__).with_name("tritonclient_http_checks.py")
 CHECKS = re.findall(r"^def check_(\w+)\(", CHECKS_SCRIPT.read_text(), flags=re.MULTILINE)
@@ -270,6 +272,10 @@ def test_tls_and_token(tls_server, secrets):  # noqa: F811
         urllib.request.urlopen(f"http://{tls_server.http_url}/v2/health/live", timeout=10)
 
 
+def test_binds_loopback_only_by_default(server):
+    assert listening_addresses(server.http_port) == {ipaddress.ip_address("127.0.0.1")}
+
+
 def test_a_port_in_use_is_refused_with_one_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -295,4 +301,57 @@ def test_a_port_in_use_is_refused_with_one_line(tmp_path):
     assert (run.returncode, run.stderr.splitlines()[-1]) == (
         1,
         f"convzoo serve: error: cannot bind HTTP to 127.0.0.1:{port} (Address already in use)",
+    )
+
+
+KSERVE_PYTHON = Path(os.environ.get("CONVZOO_KSERVE_PYTHON", "/work/peers-kserve-client/bin/python"))
+
+
+@pytest.mark.skipif(
+    not KSERVE_PYTHON.exists(),
+    reason=f"KServe's client needs its own venv (kserve pulls kubernetes, fastapi...): set CONVZOO_KSERVE_PYTHON; {KSERVE_PYTHON} is missing",
+)
+def test_kserve_rest_client_with_protocol_v2(server):
+    images = np.random.default_rng(7).integers(-4, 5, size=(2, 3, IMAGE, IMAGE)).astype(np.float32)
+    run = subprocess.run(
+        [str(KSERVE_PYTHON), str(Path(__file__).with_name("kserve_rest_checks.py")), f"http://{server.http_url}"],
+        input=json.dumps({"classifier": images.tolist()}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert (result["live"], result["ready"], result["model_ready"], result["broken_ready"]) == (True, True, True, False)
+    for binary in (False, True):
+        np.testing.assert_array_equal(
+            np.array(result[f"logits_binary_{binary}"], np.float32), classifier_logits(images)
+        )
+        assert result[f"id_binary_{binary}"] == f"k{int(binary)}"
+    status, message = result["unknown_model"]
+    assert status == 404 and message.startswith("unknown model 'nope'")
+
+
+def test_sigterm_lets_an_in_flight_rest_request_finish(tmp_path):
+    process = start_server(build_repository(tmp_path / "repository"))
+    body = {
+        "inputs": [
+            {"name": "input", "shape": [1, 3, IMAGE, IMAGE], "datatype": "FP32", "data": [1.0] * (3 * IMAGE * IMAGE)}
+        ]
+    }
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(call(process, "/v2/models/queue_limited/infer", body)))
+    thread.start()
+    pending = 'nv_inference_pending_request_count{model="queue_limited",version="1"} 1.0'
+    metrics = f"http://127.0.0.1:{process.metrics_port}/metrics"
+    while pending not in urllib.request.urlopen(metrics, timeout=5).read().decode():
+        assert thread.is_alive()
+        time.sleep(0.01)
+    assert process.stop() == 0  # SIGTERM: the request waiting 1.5 s in the queue still gets its answer
+    thread.join(30)
+    status, answer = outcome[0]
+    images = np.ones((1, 3, IMAGE, IMAGE), np.float32)
+    assert status == 200
+    np.testing.assert_array_equal(
+        np.array(answer["outputs"][0]["data"], np.float32).reshape(1, -1), classifier_logits(images)
     )

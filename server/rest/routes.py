@@ -72,10 +72,26 @@ def _body_object(body: bytes) -> dict:
 
 
 class Routes:
-    """The REST handlers over one data plane."""
+    """The REST handlers over one data plane: a table from (path, method) to a handler."""
 
     def __init__(self, dataplane: DataPlane):
         self.dataplane = dataplane
+        # exact paths: handler(headers, body)
+        self._paths: dict[str, tuple[str, Callable[..., Awaitable[Reply]]]] = {
+            "/v2": ("GET", self._server_metadata),
+            "/v2/health/live": ("GET", self._live),
+            "/v2/health/ready": ("GET", self._server_ready),
+            "/v2/models/stats": ("GET", self._all_stats),
+            "/v2/repository/index": ("POST", self._index),
+        }
+        # /v2/models/{m}[/versions/{v}][/action]: handler(name, version, headers, body)
+        self._model_actions: dict[str, tuple[str, Callable[..., Awaitable[Reply]]]] = {
+            "": ("GET", self._model_metadata),
+            "ready": ("GET", self._model_ready),
+            "config": ("GET", self._config),
+            "stats": ("GET", self._stats),
+            "infer": ("POST", self._infer),
+        }
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         try:
@@ -87,69 +103,68 @@ class Routes:
             return _error(500, f"internal error: {type(error).__name__}: {error}")
 
     async def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        dp = self.dataplane
-        simple: dict[str, tuple[str, Callable[[], Reply]]] = {
-            "/v2": ("GET", lambda: _json(dp.server_metadata())),
-            "/v2/health/live": ("GET", lambda: _json({"live": True})),
-            "/v2/health/ready": ("GET", self._server_ready),
-            "/v2/models/stats": ("GET", lambda: self._stats("", "")),
-            "/v2/repository/index": ("POST", lambda: self._index(body)),
-        }
-        if path in simple:
-            expected, handler = simple[path]
-            return handler() if method == expected else self._wrong_method(method, path, expected)
+        if path in self._paths:
+            expected, handler = self._paths[path]
+            return await handler(headers, body) if method == expected else _wrong_method(method, path, expected)
+        if match := MODEL_PATH.match(path):
+            action = match["action"] or ""
+            if action in self._model_actions:
+                expected, handler = self._model_actions[action]
+                if method != expected:
+                    return _wrong_method(method, path, expected)
+                return await handler(unquote(match["model"]), unquote(match["version"] or ""), headers, body)
         if match := REPOSITORY_PATH.match(path):
             if method != "POST":
-                return self._wrong_method(method, path, "POST")
-            parameters = _body_object(body).get("parameters", {})
-            if not isinstance(parameters, dict):
-                raise invalid("'parameters' must be a JSON object")
-            action = dp.load if match["action"] == "load" else dp.unload
-            action(unquote(match["model"]), "", parameters)
-            return Reply(200, dict(JSON), [b"{}"])
-        if match := MODEL_PATH.match(path):
-            name, version, action = unquote(match["model"]), unquote(match["version"] or ""), match["action"] or ""
-            handlers: dict[str, tuple[str, Callable[[], Reply | Awaitable[Reply]]]] = {
-                "": ("GET", lambda: _json(dp.model_metadata(name, version))),
-                "ready": ("GET", lambda: self._model_ready(name, version)),
-                "config": ("GET", lambda: self._config(name, version)),
-                "stats": ("GET", lambda: self._stats(name, version)),
-                "infer": ("POST", lambda: self._infer(name, version, headers, body)),
-            }
-            if action in handlers:
-                expected, handler = handlers[action]
-                if method != expected:
-                    return self._wrong_method(method, path, expected)
-                reply = handler()
-                return await reply if asyncio.iscoroutine(reply) else reply
+                return _wrong_method(method, path, "POST")
+            return self._repository(match["action"], unquote(match["model"]), body)
         return _error(NO_ROUTE, f"no such path: {method} {path[:200]}; the v2 REST paths start with /v2")
 
-    def _wrong_method(self, method: str, path: str, expected: str) -> Reply:
-        reply = _error(WRONG_METHOD, f"{path[:200]} takes {expected}, not {method}")
-        reply.headers["allow"] = expected
-        return reply
+    # --- health, metadata, statistics ---
 
-    def _server_ready(self) -> Reply:
+    async def _live(self, headers, body) -> Reply:
+        return _json({"live": True})
+
+    async def _server_ready(self, headers, body) -> Reply:
         if not self.dataplane.ready.is_set():
             raise unavailable("the server is not ready (starting, or draining)")
         return _json({"ready": True})
 
-    def _model_ready(self, name: str, version: str) -> Reply:
+    async def _server_metadata(self, headers, body) -> Reply:
+        return _json(self.dataplane.server_metadata())
+
+    async def _all_stats(self, headers, body) -> Reply:
+        return await self._stats("", "", headers, body)
+
+    async def _model_metadata(self, name: str, version: str, headers, body) -> Reply:
+        return _json(self.dataplane.model_metadata(name, version))
+
+    async def _model_ready(self, name: str, version: str, headers, body) -> Reply:
         self.dataplane.served(name, version)  # UNAVAILABLE (503) with the reason when not ready
         return _json({"name": name, "ready": True})
 
-    def _config(self, name: str, version: str) -> Reply:
+    async def _config(self, name: str, version: str, headers, body) -> Reply:
         config = self.dataplane.model_config(name, version)
         return _json(json_format.MessageToDict(config, preserving_proto_field_name=True))
 
-    def _stats(self, name: str, version: str) -> Reply:
+    async def _stats(self, name: str, version: str, headers, body) -> Reply:
         return _json({"model_stats": [plain_dict(s) for s in self.dataplane.model_statistics(name, version)]})
 
-    def _index(self, body: bytes) -> Reply:
+    # --- repository ---
+
+    async def _index(self, headers, body: bytes) -> Reply:
         ready = _body_object(body).get("ready", False)
         if not isinstance(ready, bool):
             raise invalid("'ready' must be true or false")
         return _json(self.dataplane.repository_index(ready))
+
+    def _repository(self, action: str, name: str, body: bytes) -> Reply:
+        parameters = _body_object(body).get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise invalid("'parameters' must be a JSON object")
+        (self.dataplane.load if action == "load" else self.dataplane.unload)(name, "", parameters)
+        return Reply(200, dict(JSON), [b"{}"])
+
+    # --- inference ---
 
     async def _infer(self, name: str, version: str, headers: dict[str, str], body: bytes) -> Reply:
         self.dataplane.served(name, version)  # an unknown model is 404 whatever the body, as over gRPC
@@ -166,3 +181,9 @@ class Routes:
         result = finish()
         headers_out, chunks = tensors.encode_infer(result, parsed)
         return Reply(200, headers_out, chunks)
+
+
+def _wrong_method(method: str, path: str, expected: str) -> Reply:
+    reply = _error(WRONG_METHOD, f"{path[:200]} takes {expected}, not {method}")
+    reply.headers["allow"] = expected
+    return reply

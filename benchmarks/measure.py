@@ -124,3 +124,16 @@ def load(call: Callable[[], object], items: int, *, clients: int = 1, seconds: f
         "seconds": wall,
         "latencies": flat,
     }
+
+
+def rotate(measures: dict[str, Callable[[], Measurement]], rounds: int) -> dict[str, list[Measurement]]:
+    """``rounds`` measurements of each side, the order rotating every round (A B C, B C A,
+    C A B ...), so that no side always runs first or after the same neighbour; with two
+    sides this is ``interleave``'s A B, B A order."""
+    names = list(measures)
+    taken: dict[str, list[Measurement]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            taken[name].append(measures[name]())
+    return taken

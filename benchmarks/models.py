@@ -32,10 +32,13 @@ class ModelStore:
         self.root = Path(root)
         self.quick = quick
 
-    def spec(self, arch: str) -> Spec:
+    def spec(self, arch: str | Spec) -> Spec:
+        """The model measured for ``arch`` (the tiny model in quick mode); a ``Spec`` is itself."""
+        if isinstance(arch, Spec):
+            return arch
         return TINY if self.quick else Spec(arch, arch)
 
-    def path(self, arch: str) -> Path:
+    def path(self, arch: str | Spec) -> Path:
         """The exported ``model.onnx`` of ``arch`` (exported now if the repository lacks it)."""
         from convzoo.base.card import read_card
 
@@ -79,7 +82,9 @@ class ModelStore:
         torch.manual_seed(SEED)
         return get_architecture(spec.arch).build(spec.num_classes, get_activation(DEFAULT_ACTIVATION)).eval()
 
-    def serve_copy(self, arch: str, repository: Path, name: str, max_batch_size: int, extra_config: str = "") -> Path:
+    def serve_copy(
+        self, arch: str | Spec, repository: Path, name: str, max_batch_size: int, extra_config: str = ""
+    ) -> Path:
         """``arch`` as model ``name`` of ``repository`` with its own config.pbtxt; returns the model folder."""
         from convzoo.exporters.repository import LABELS_FILE, config_pbtxt
 

@@ -8,6 +8,14 @@ delay, and stops waiting as soon as the largest preferred size (or the maximum) 
 Results are split back by rows, in order. Models with max_batch_size 0 run one request at
 a time through the same queue. A request whose future is cancelled while queued (its client
 went away or its deadline passed) leaves the queue at once and never runs.
+
+Who runs a group: up to ``workers`` groups run at once (the instance count). With no queue
+delay, a request submitted with ``lead=True`` is run by the thread that waits for it (in
+``result()``), not by a batcher thread: when a run slot is free it takes the oldest queued
+group (its own or one that came before it) and runs it, so a lone request costs no thread
+hand-off at all. When a run ends and requests still wait, the slot goes to the waiter of the
+oldest one (first in, first out, which bounds the p99), or to a batcher thread when that
+request's submitter does not wait in ``result()`` (``lead=False``: callbacks, asyncio).
 """
 
 from __future__ import annotations
@@ -25,13 +33,44 @@ from convzoo.server.model import Model
 from convzoo.server.statistics import Statistics
 
 
+class LeadingFuture(Future):
+    """A request's future whose ``result()`` first runs queued groups in the calling thread
+    while the request waits and a run slot is free (see the module docstring)."""
+
+    def __init__(self, batcher: Batcher):
+        super().__init__()
+        self.batcher = batcher
+        self.pending: Pending | None = None
+        self.promoted = False  # a run slot was handed to this request's waiter
+
+    def result(self, timeout: float | None = None):
+        self.batcher._lead(self.pending)
+        return super().result(timeout)
+
+    def promote(self) -> None:
+        with self._condition:  # Future's own lock: set_result and cancel notify the same condition
+            self.promoted = True
+            self._condition.notify_all()
+
+    def wait_for_turn(self) -> None:
+        """Sleep until this request is done (or cancelled) or a run slot is handed to it."""
+        with self._condition:
+            while not self.promoted and not self.done():
+                self._condition.wait()
+
+
 @dataclass(eq=False)
 class Pending:
     inputs: dict[str, np.ndarray]
     rows: int
     key: tuple
+    future: Future
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
-    future: Future = field(default_factory=Future)
+    taken: bool = False
+
+    @property
+    def leading(self) -> bool:
+        return isinstance(self.future, LeadingFuture)
 
 
 class Batcher:
@@ -53,6 +92,9 @@ class Batcher:
         self.max_queue_delay_ns = max_queue_delay_ns
         self.max_rows = model.max_batch_size
         self.target_rows = min(max(preferred_batch_sizes), self.max_rows) if preferred_batch_sizes else self.max_rows
+        self.leading = max_queue_delay_ns <= 0
+        self.slots = max(1, workers)
+        self._running = 0  # groups running now, at most ``slots``
         self._queue: deque[Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -63,12 +105,16 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, inputs: dict[str, np.ndarray]) -> Future:
-        """Queue one validated request; the future yields {output name: array} for its rows."""
+    def submit(self, inputs: dict[str, np.ndarray], *, lead: bool = False) -> Future:
+        """Queue one validated request; the future yields {output name: array} for its rows.
+        ``lead``: the submitter will wait in ``future.result()`` and may run groups there."""
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
         key = tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
-        pending = Pending(inputs, rows, key)
+        future = LeadingFuture(self) if lead and self.leading else Future()
+        pending = Pending(inputs, rows, key, future)
+        if pending.leading:
+            future.pending = pending
         with self._cond:
             if self._closed:
                 raise unavailable(f"model '{self.model.name}' version {self.model.version} is unloading")
@@ -79,7 +125,8 @@ class Batcher:
                 )
             self._queue.append(pending)
             self.statistics.queued(self.model.name, str(self.model.version), 1)
-            self._cond.notify()
+            if not pending.leading:
+                self._cond.notify()
         pending.future.add_done_callback(lambda future: future.cancelled() and self._drop(pending))
         return pending.future
 
@@ -89,6 +136,33 @@ class Batcher:
             if pending in self._queue:
                 self._queue.remove(pending)
                 self.statistics.queued(self.model.name, str(self.model.version), -1)
+                self._hand_over()  # it may have been handed the free run slot
+
+    def _hand_over(self) -> None:
+        """With a run slot free and requests queued, wake whoever runs the oldest: its waiting
+        submitter, or a batcher thread. Called with the lock held."""
+        if self._queue and self._running < self.slots:
+            oldest = self._queue[0]
+            if oldest.leading:
+                oldest.future.promote()
+            else:
+                self._cond.notify()
+
+    def _lead(self, pending: Pending) -> None:
+        """Run groups in this thread while ``pending`` is queued and a slot is free; return once it is taken."""
+        while True:
+            with self._cond:
+                if pending.taken or pending.future.done():
+                    return
+                group = None
+                if self._running < self.slots:
+                    group = self._take_now()
+                else:
+                    pending.future.promoted = False
+            if group is None:
+                pending.future.wait_for_turn()
+            else:
+                self._run(group)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop accepting; queued requests still run; wait for the workers."""
@@ -99,11 +173,12 @@ class Batcher:
             thread.join(timeout)
 
     def _take(self) -> list[Pending] | None:
-        """The next group to run (those still wanted: cancelled ones are left out), or None once closed."""
+        """The next group for a batcher thread (those still wanted: cancelled ones are left
+        out), or None once closed; it holds a run slot until ``_run`` ends."""
         with self._cond:
             while True:
-                if not self._queue:
-                    if self._closed:
+                if not self._queue or self._running >= self.slots:
+                    if self._closed and not self._queue:
                         return None
                     self._cond.wait()
                     continue
@@ -114,9 +189,19 @@ class Batcher:
                 if self.max_rows == 0 or rows >= self.target_rows or remaining <= 0 or self._closed:
                     break
                 self._cond.wait(remaining / 1e9)
-            for pending in group:
-                self._queue.remove(pending)
-            self.statistics.queued(self.model.name, str(self.model.version), -len(group))
+            return self._claim(group)
+
+    def _take_now(self) -> list[Pending]:
+        """The oldest compatible group, at once (no queue delay); the lock is held."""
+        return self._claim(self._compatible())
+
+    def _claim(self, group: list[Pending]) -> list[Pending]:
+        """Take ``group`` off the queue into a run slot; those still wanted. The lock is held."""
+        for pending in group:
+            self._queue.remove(pending)
+            pending.taken = True
+        self._running += 1
+        self.statistics.queued(self.model.name, str(self.model.version), -len(group))
         return [p for p in group if p.future.set_running_or_notify_cancel()]
 
     def _compatible(self) -> list[Pending]:
@@ -132,8 +217,19 @@ class Batcher:
 
     def _work(self) -> None:
         while (group := self._take()) is not None:
+            self._run(group)
+
+    def _run(self, group: list[Pending]) -> None:
+        """Execute a claimed group, then free its slot for the oldest waiting request."""
+        try:
             if group:
                 self._execute(group)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._hand_over()
+                if self._closed:
+                    self._cond.notify_all()
 
     def _execute(self, group: list[Pending]) -> None:
         start = time.monotonic_ns()

@@ -142,9 +142,10 @@ class DataPlane:
 
     # --- inference ---
 
-    def infer(self, request, track: Callable[[Future], object]) -> Callable[[], InferResult]:
+    def infer(self, request, track: Callable[[Future], object], *, lead: bool = False) -> Callable[[], InferResult]:
         """Validate and queue a request (``track`` gets its future: cancel it when the caller
-        goes away; await it to wait without a thread); the returned call waits for the batch,
+        goes away; await it to wait without a thread; ``lead``: the caller calls the returned
+        call at once, see ``Batcher.submit``); the returned call waits for the batch,
         applies classification, counts the request and returns the outputs.
 
         Raises ServingError (counted as a failure once the model is known); the call raises
@@ -155,7 +156,7 @@ class DataPlane:
         name, version = model.name, str(model.version)
         try:
             valid = validate(model, request)
-            future = served.batcher.submit(valid.feeds)
+            future = served.batcher.submit(valid.feeds, lead=lead)
             track(future)
         except ServingError:
             self.statistics.request(name, version, False, time.monotonic_ns() - start)

@@ -73,7 +73,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def ModelInfer(self, request, context):
         try:
-            return self._submit(request, lambda future: context.add_callback(future.cancel) or future.cancel())()
+            # lead: this thread waits in finish() at once, so it may run the model itself
+            track = lambda future: context.add_callback(future.cancel) or future.cancel()  # noqa: E731
+            return self._submit(request, track, lead=True)()
         except ServingError as error:
             context.abort(error.code, error.message)
         except CancelledError:
@@ -122,9 +124,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
             return fail
 
-    def _submit(self, request: wire.Request, track: Callable[[Future], object]) -> Callable[[], wire.Response]:
-        """Queue a request on the data plane; the returned call waits and encodes the response."""
-        finish_inference = self.dataplane.infer(request, track)
+    def _submit(
+        self, request: wire.Request, track: Callable[[Future], object], *, lead: bool = False
+    ) -> Callable[[], wire.Response]:
+        """Queue a request on the data plane; the returned call waits and encodes the response
+        (``lead``: see ``Batcher.submit``)."""
+        finish_inference = self.dataplane.infer(request, track, lead=lead)
 
         def finish() -> wire.Response:
             result = finish_inference()

@@ -1,6 +1,7 @@
 """How a server's ONNX Runtime sessions use CPU threads.
 
-Requests arrive on gRPC threads and run on batcher threads. ONNX Runtime's intra-op pool
+Requests arrive on gRPC (or REST) threads and run on the gRPC thread that waits for them or
+on batcher threads (``batcher``). ONNX Runtime's intra-op pool
 threads spin between parallel sections by default: in a server they take the cores that
 gRPC, the batchers and any neighbour need, so spinning is off. The default thread count is
 what this process may really use (CPU affinity and a cgroup CPU quota), not the host's cores,

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import registry  # noqa: E402
-from benchmarks.measure import Figure, Target  # noqa: E402
+from benchmarks.measure import Figure, Target, rotate  # noqa: E402
 
 CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "precision"}
 
@@ -62,3 +62,16 @@ def test_a_figure_is_the_median_of_per_round_ratios():
     figure = Figure("case", "name", "a", "b", "x", pairs, Target(1.5))
     assert figure.ratios == [3.0, 1.0, 2.0] and figure.ratio == 2.0 and figure.met
     assert not Target(1.5, at_least=False).met(2.0)
+
+
+def test_rotate_measures_every_side_each_round_in_a_rotating_order():
+    order = []
+    measures = {side: (lambda side=side: order.append(side) or {"x": len(order)}) for side in "abc"}
+    taken = rotate(measures, 4)
+    assert "".join(order) == "abc" + "bca" + "cab" + "abc"
+    assert [m["x"] for m in taken["a"]] == [1, 6, 8, 10]
+
+
+def test_the_peers_case_runs_only_when_named():
+    (peers,) = registry.select("peers")
+    assert not peers.default and "peers" not in {c.name for c in registry.select(None)}

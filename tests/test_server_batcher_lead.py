@@ -1,0 +1,75 @@
+"""The batcher on a real ONNX Runtime session: requests whose waiters run the model themselves
+(``lead=True``, gRPC ModelInfer) and requests run by batcher threads (``lead=False``: streams,
+REST, evaluation) mix freely; every request gets exactly its own rows; a cancelled request
+never strands the ones behind it; a drain runs what is queued even if no one waits for it."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+from server_repository import IMAGE, classifier_logits, write_classifier
+
+from convzoo.base.device import DeviceRequest
+from convzoo.server.batcher import Batcher
+from convzoo.server.model import LoadOptions, load
+from convzoo.server.repository import read_model
+from convzoo.server.statistics import Statistics
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repository")
+    write_classifier(root / "classifier")  # max_batch_size 8
+    return load(read_model(root, "classifier"), 1, LoadOptions(device=DeviceRequest("cpu"), intra_op_threads=1))
+
+
+def images(rows: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-2, 3, (rows, 3, IMAGE, IMAGE)).astype(np.float32)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_leading_and_queued_requests_each_get_their_own_rows(model, workers):
+    batcher = Batcher(model, Statistics(), max_queue_size=1024, max_queue_delay_ns=0, workers=workers)
+    failures: list[str] = []
+
+    def client(index: int) -> None:
+        for step in range(25):
+            seed = index * 1000 + step
+            batch = images(1 + seed % 4, seed)
+            result = batcher.submit({"input": batch}, lead=(index + step) % 3 != 0).result(timeout=60)
+            if not np.array_equal(result["logits"], classifier_logits(batch)):
+                failures.append(f"client {index} step {step}: wrong rows")
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batcher.close(timeout=30)
+    assert failures == []
+
+
+def test_a_cancelled_request_leaves_the_queue_and_the_rest_still_run(model):
+    batcher = Batcher(model, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
+    batches = [images(2, seed) for seed in range(4)]
+    futures = [batcher.submit({"input": batch}, lead=True) for batch in batches]
+    assert futures[0].cancel()
+    assert futures[2].cancel()
+    for index in (3, 1):  # the youngest first: its waiter runs the group of the older ones too
+        assert np.array_equal(futures[index].result(timeout=60)["logits"], classifier_logits(batches[index]))
+    with pytest.raises(CancelledError):
+        futures[0].result()
+    batcher.close(timeout=30)
+
+
+def test_a_drain_runs_queued_leading_requests_no_one_waits_for(model):
+    batcher = Batcher(model, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
+    batches = [images(1, seed) for seed in range(5)]
+    futures = [batcher.submit({"input": batch}, lead=True) for batch in batches]
+    batcher.close(timeout=60)
+    for future, batch in zip(futures, batches):
+        assert future.done()
+        assert np.array_equal(future.result()["logits"], classifier_logits(batch))

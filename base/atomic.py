@@ -22,6 +22,7 @@ def write_text(path: str | Path, text: str) -> None:
         raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), _mode(path))
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -31,6 +32,16 @@ def write_text(path: str | Path, text: str) -> None:
         if isinstance(exc, OSError):
             raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def _mode(path: Path) -> int:
+    """The replaced file's permissions, or what ``open()`` would give a new file (mkstemp's are 0600)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # read it: there is no other portable way
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_json(path: str | Path, data) -> None:

@@ -15,7 +15,8 @@ from convzoo.plugins import registry
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer, or a usage error naming the text."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
@@ -52,8 +53,8 @@ def register_eval(subparsers) -> None:
         default=registry.DEFAULT_SPEC,
         help=f"comma-separated plugins (default {registry.DEFAULT_SPEC}; see `convzoo plugins`)",
     )
-    parser.add_argument("--batch-size", type=_positive, default=32)
-    parser.add_argument("--limit", type=_positive, help="evaluate only the first N images")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N images")
     parser.add_argument(
         "--workers", type=int, default=DEFAULT_WORKERS, help="decode/preprocess threads (0: decode inline)"
     )
@@ -73,8 +74,8 @@ def register_eval(subparsers) -> None:
         action="store_true",
         help="opt-in fast JPEG decoding: large JPEGs are DCT-downscaled before the resize; not bit-exact, so accuracy may differ from the exact transform",
     )
-    parser.add_argument("--resize-size", type=_positive, help="override the model's preprocessing resize")
-    parser.add_argument("--crop-size", type=_positive, help="override the model's preprocessing crop")
+    parser.add_argument("--resize-size", type=positive_int, help="override the model's preprocessing resize")
+    parser.add_argument("--crop-size", type=positive_int, help="override the model's preprocessing crop")
     parser.add_argument(
         "--interpolation", choices=("nearest", "bilinear", "bicubic"), help="override the model's resampling filter"
     )
@@ -98,7 +99,7 @@ def register_eval(subparsers) -> None:
         "host:port); without one a local Ray starts. Data and model must be at the same paths on every node",
     )
     parser.add_argument(
-        "--ray-actors", type=_positive, default=2, metavar="N", help="ONNX Runtime actors with --ray (default: 2)"
+        "--ray-actors", type=positive_int, default=2, metavar="N", help="ONNX Runtime actors with --ray (default: 2)"
     )
     parser.set_defaults(func=_eval)
 
@@ -134,8 +135,8 @@ def register_compare(subparsers) -> None:
         help="time each fp16/int8 model and its fp32 model together now (CPU, interleaved) for the speed ratio",
     )
     parser.add_argument("--repository", type=Path, help="find served models' ONNX files here (for --measure)")
-    parser.add_argument("--measure-batch-size", type=_positive, default=8)
-    parser.add_argument("--measure-rounds", type=_positive, default=20)
+    parser.add_argument("--measure-batch-size", type=positive_int, default=8)
+    parser.add_argument("--measure-rounds", type=positive_int, default=20)
     parser.set_defaults(func=_compare)
 
 

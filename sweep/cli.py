@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from convzoo.plugins.cli import positive_int
 
 
 def register_sweep(subparsers) -> None:
@@ -28,14 +22,14 @@ def register_sweep(subparsers) -> None:
         "--weights", default="random", help="as for export: random, PATH.pth, IMAGENET1K_V1, ... (default: random)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for random weights (default: 0)")
-    p.add_argument("--input-size", type=_positive, default=224, help="square input size in pixels (default: 224)")
+    p.add_argument("--input-size", type=positive_int, default=224, help="square input size in pixels (default: 224)")
     p.add_argument("--data", required=True, help="dataset folder as downloaded (also calibrates fp16/int8)")
     p.add_argument("--format", default="auto", help="dataset layout, as for eval --format (default: detect)")
     p.add_argument("--repository", type=Path, required=True, help="model repository folder (Triton layout)")
     p.add_argument("--reports", type=Path, required=True, help="folder for one report per model, compare.md and .png")
     p.add_argument("--plugins", help="as for eval --plugins")
-    p.add_argument("--batch-size", type=_positive, help="as for eval --batch-size")
-    p.add_argument("--limit", type=_positive, help="evaluate only the first N images")
+    p.add_argument("--batch-size", type=positive_int, help="as for eval --batch-size")
+    p.add_argument("--limit", type=positive_int, help="evaluate only the first N images")
     p.add_argument("--device", help="as for eval --device")
     p.add_argument(
         "--ray",
@@ -44,7 +38,7 @@ def register_sweep(subparsers) -> None:
         metavar="ADDRESS",
         help="evaluate each cell on a Ray cluster (as for eval --ray; exports stay on this machine)",
     )
-    p.add_argument("--ray-actors", type=_positive, default=2, metavar="N", help="ONNX Runtime actors with --ray")
+    p.add_argument("--ray-actors", type=positive_int, default=2, metavar="N", help="ONNX Runtime actors with --ray")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_sweep)
 

@@ -1,0 +1,157 @@
+"""Triton's system shared memory: regions of POSIX shared memory that inputs and outputs name.
+
+A client on the same host creates a POSIX shared memory object (``shm_open``: the file
+``/dev/shm/<key>``), registers part of it under a name (``register``: name, key, offset,
+byte_size), and then names that region in a request's input or output parameters
+(``shared_memory_region``, ``shared_memory_offset``, ``shared_memory_byte_size``) instead of
+sending the bytes. The server maps each region once, at registration, after checking offset
+and byte_size against the object's real size (``fstat``); inputs are NumPy views of that
+mapping (no copy) and outputs are written straight into it.
+
+Unregistering behaves as Triton's does: it succeeds at once, and the name is free to be
+registered again, while requests already using the region keep its mapping; the memory is
+unmapped when the last of them lets go (every view holds a reference to the mapping, so
+Python's reference counting does the bookkeeping). A request that names the region after it
+was unregistered is refused. Unlike Triton, unregistering a name that was never registered
+is an error (Triton answers success); an empty name unregisters every region, as in Triton.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from convzoo.base.errors import already_exists, invalid, not_found
+
+SHM_DIR = "/dev/shm"
+
+
+@dataclass(frozen=True)
+class RegionStatus:
+    name: str
+    key: str
+    offset: int
+    byte_size: int
+
+
+class Region:
+    """One registered region: ``view`` is a writable memoryview of its ``byte_size`` bytes."""
+
+    def __init__(self, status: RegionStatus, view: memoryview):
+        self.status = status
+        self.view = view
+
+    def _span(self, offset: int, byte_size: int, purpose: str) -> memoryview:
+        size = self.status.byte_size
+        if offset < 0 or byte_size < 0 or offset + byte_size > size:
+            raise invalid(
+                f"{purpose}: offset {offset} + byte size {byte_size} is outside shared memory region "
+                f"'{self.status.name}' of {size} bytes"
+            )
+        return self.view[offset : offset + byte_size]
+
+    def read(self, offset: int, byte_size: int, purpose: str) -> memoryview:
+        """The bytes ``[offset, offset + byte_size)`` of the region, in place (no copy);
+        ``purpose`` (e.g. ``input 'x'``) starts the message when they are out of range."""
+        return self._span(offset, byte_size, purpose)
+
+    def write(self, offset: int, byte_size: int, data: bytes | memoryview, purpose: str) -> int:
+        """Copy ``data`` to ``offset`` of the region, where the client gave ``byte_size`` bytes
+        for it; returns the bytes written."""
+        span = self._span(offset, byte_size, purpose)
+        needed = memoryview(data).nbytes
+        if needed > byte_size:
+            raise invalid(
+                f"{purpose} needs {needed} bytes but shared memory region '{self.status.name}' "
+                f"was given {byte_size} for it"
+            )
+        np.frombuffer(span, dtype=np.uint8, count=needed)[:] = np.frombuffer(data, dtype=np.uint8)
+        return needed
+
+
+def _check_key(key: str) -> str:
+    """The file name under /dev/shm of a POSIX shared memory key (``/name`` or ``name``)."""
+    file_name = key[1:] if key.startswith("/") else key
+    if not file_name or "/" in file_name or file_name in (".", "..") or "\0" in file_name:
+        raise invalid(
+            f"shared memory key '{key}' is not a POSIX shared memory name: expected '/name' "
+            "with no other '/' (an object in /dev/shm)"
+        )
+    return file_name
+
+
+def _map(name: str, key: str, offset: int, byte_size: int) -> memoryview:
+    path = os.path.join(SHM_DIR, _check_key(key))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise not_found(f"shared memory key '{key}' does not exist (no {path})") from None
+    except OSError as exc:
+        raise invalid(f"cannot open shared memory key '{key}': {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise invalid(f"shared memory key '{key}' is not a shared memory object")
+        if offset + byte_size > info.st_size:
+            raise invalid(
+                f"failed to register shared memory region '{name}': offset {offset} + byte size {byte_size} "
+                f"is beyond the {info.st_size} bytes of '{key}'"
+            )
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(fd, offset + byte_size - start, offset=start)
+    finally:
+        os.close(fd)
+    return memoryview(mapping)[offset - start :]
+
+
+class SharedMemoryRegistry:
+    """The server's registered system shared memory regions, by name; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._regions: dict[str, Region] = {}
+
+    def register(self, name: str, key: str, offset: int, byte_size: int) -> None:
+        """Map ``byte_size`` bytes at ``offset`` of the object ``key`` under ``name``."""
+        if not name:
+            raise invalid("shared memory region name is empty")
+        if byte_size <= 0:
+            raise invalid(f"failed to register shared memory region '{name}': byte size must be > 0, got {byte_size}")
+        if offset < 0:
+            raise invalid(f"failed to register shared memory region '{name}': offset must be >= 0, got {offset}")
+        with self._lock:
+            if name in self._regions:
+                raise already_exists(f"shared memory region '{name}' is already registered")
+            view = _map(name, key, offset, byte_size)
+            self._regions[name] = Region(RegionStatus(name, key, offset, byte_size), view)
+
+    def unregister(self, name: str = "") -> None:
+        """Forget ``name`` (every region when empty); requests using it keep their mapping."""
+        with self._lock:
+            if not name:
+                self._regions.clear()
+            elif self._regions.pop(name, None) is None:
+                raise not_found(f"shared memory region '{name}' is not registered")
+
+    def get(self, name: str) -> Region:
+        """The region named ``name``; a request holds it (and so its mapping) while it runs."""
+        with self._lock:
+            region = self._regions.get(name)
+        if region is None:
+            raise not_found(f"unknown shared memory region '{name}'")
+        return region
+
+    def status(self, name: str = "") -> list[RegionStatus]:
+        """Every region (``name`` empty), or the one named, in name order."""
+        with self._lock:
+            if not name:
+                return [self._regions[n].status for n in sorted(self._regions)]
+            region = self._regions.get(name)
+        if region is None:
+            raise not_found(f"unknown shared memory region '{name}'")
+        return [region.status]

@@ -22,6 +22,7 @@ import mmap
 import os
 import stat
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,39 @@ import numpy as np
 from convzoo.base.errors import already_exists, invalid, not_found
 
 SHM_DIR = "/dev/shm"
+REGION, OFFSET, BYTE_SIZE = "shared_memory_region", "shared_memory_offset", "shared_memory_byte_size"
+PARAMETERS = (REGION, OFFSET, BYTE_SIZE)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a tensor's bytes are: ``byte_size`` bytes at ``offset`` of the region ``region``."""
+
+    region: str
+    offset: int
+    byte_size: int
+
+
+def placement(parameters: Mapping[str, object], tensor: str) -> Placement | None:
+    """The shared memory placement a tensor's parameters ask for (None: the bytes travel in the
+    request or response). ``tensor`` (e.g. ``input 'x'``) starts the messages of bad values."""
+    if REGION not in parameters:
+        stray = [name for name in (OFFSET, BYTE_SIZE) if name in parameters]
+        if stray:
+            raise invalid(f"{tensor}: parameter '{stray[0]}' needs '{REGION}'")
+        return None
+    region = parameters[REGION]
+    if not isinstance(region, str) or not region:
+        raise invalid(f"{tensor}: parameter '{REGION}' must be a region name (a string), got {region!r}")
+    if BYTE_SIZE not in parameters:
+        raise invalid(f"{tensor}: parameter '{REGION}' needs '{BYTE_SIZE}'")
+    sizes = []
+    for name, default in ((OFFSET, 0), (BYTE_SIZE, None)):
+        value = parameters.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise invalid(f"{tensor}: parameter '{name}' must be an integer >= 0, got {value!r}")
+        sizes.append(value)
+    return Placement(region, sizes[0], sizes[1])
 
 
 @dataclass(frozen=True)
@@ -138,13 +172,26 @@ class SharedMemoryRegistry:
             elif self._regions.pop(name, None) is None:
                 raise not_found(f"shared memory region '{name}' is not registered")
 
-    def get(self, name: str) -> Region:
-        """The region named ``name``; a request holds it (and so its mapping) while it runs."""
+    def get(self, name: str, tensor: str = "") -> Region:
+        """The region named ``name``; a request holds it (and so its mapping) while it runs.
+        ``tensor`` (e.g. ``input 'x'``) starts the message when there is none."""
         with self._lock:
             region = self._regions.get(name)
         if region is None:
-            raise not_found(f"unknown shared memory region '{name}'")
+            raise not_found(
+                f"{tensor}: unknown shared memory region '{name}'"
+                if tensor
+                else f"unknown shared memory region '{name}'"
+            )
         return region
+
+    def read(self, place: Placement, tensor: str) -> memoryview:
+        """The bytes of an input placed in shared memory, in place."""
+        return self.get(place.region, tensor).read(place.offset, place.byte_size, tensor)
+
+    def write(self, place: Placement, data: bytes | memoryview, tensor: str) -> int:
+        """Write an output's bytes where the request placed it; returns the bytes written."""
+        return self.get(place.region, tensor).write(place.offset, place.byte_size, data, tensor)
 
     def status(self, name: str = "") -> list[RegionStatus]:
         """Every region (``name`` empty), or the one named, in name order."""

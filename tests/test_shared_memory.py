@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from convzoo.base.errors import Kind, ServingError
-from convzoo.server.shared_memory import RegionStatus, SharedMemoryRegistry
+from convzoo.server.shared_memory import (
+    BYTE_SIZE,
+    OFFSET,
+    REGION,
+    Placement,
+    RegionStatus,
+    SharedMemoryRegistry,
+    placement,
+)
 
 SIZE = 3 * 4096 + 100
 
@@ -189,3 +197,49 @@ def test_unregister_while_in_use_keeps_the_requests_mapping_until_it_lets_go(shm
     del tensor, in_flight
     gc.collect()
     assert _mappings(shm) == own  # the last user let go: the memory is unmapped
+
+
+def test_placement_reads_tritons_three_parameters():
+    assert placement({}, "input 'x'") is None
+    assert placement({"classification": 3}, "output 'y'") is None
+    assert placement({REGION: "r", BYTE_SIZE: 64}, "input 'x'") == Placement("r", 0, 64)
+    assert placement({REGION: "r", BYTE_SIZE: 64, OFFSET: 128}, "input 'x'") == Placement("r", 128, 64)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "text"),
+    [
+        ({OFFSET: 0}, "input 'x': parameter 'shared_memory_offset' needs 'shared_memory_region'"),
+        ({BYTE_SIZE: 4}, "input 'x': parameter 'shared_memory_byte_size' needs 'shared_memory_region'"),
+        ({REGION: "r"}, "input 'x': parameter 'shared_memory_region' needs 'shared_memory_byte_size'"),
+        (
+            {REGION: 5, BYTE_SIZE: 4},
+            "input 'x': parameter 'shared_memory_region' must be a region name (a string), got 5",
+        ),
+        (
+            {REGION: "r", BYTE_SIZE: "4"},
+            "input 'x': parameter 'shared_memory_byte_size' must be an integer >= 0, got '4'",
+        ),
+        (
+            {REGION: "r", BYTE_SIZE: 4, OFFSET: -1},
+            "input 'x': parameter 'shared_memory_offset' must be an integer >= 0, got -1",
+        ),
+        (
+            {REGION: "r", BYTE_SIZE: True},
+            "input 'x': parameter 'shared_memory_byte_size' must be an integer >= 0, got True",
+        ),
+    ],
+)
+def test_placement_parameters_of_the_wrong_kind_are_refused(parameters, text):
+    _refused(Kind.INVALID, text, placement, parameters, "input 'x'")
+
+
+def test_a_request_reads_and_writes_through_its_placement(shm):
+    registry = SharedMemoryRegistry()
+    registry.register("r", _key(shm), 0, 256)
+    assert bytes(registry.read(Placement("r", 8, 4), "input 'x'")) == bytes([8, 9, 10, 11])
+    assert registry.write(Placement("r", 0, 4), b"\xff\xff", "output 'y'") == 2
+    assert bytes(shm.buf[:3]) == b"\xff\xff\x02"
+    _refused(
+        Kind.NOT_FOUND, "input 'x': unknown shared memory region 'q'", registry.read, Placement("q", 0, 4), "input 'x'"
+    )

@@ -198,12 +198,18 @@ class ResponseCache:
         version: str,
         inputs: Iterable[InputTensor],
         outputs: Iterable[tuple[str, Mapping[str, object]]],
+        generation: int | None = None,
     ) -> CacheKey:
-        """The key of a request (see ``request_digest``), tied to the model's current generation."""
+        """The key of a request (see ``request_digest``), tied to ``generation`` of the model
+        (default: the current one). Take ``generation()`` before looking the model up, so that
+        a reload between the two cannot store the old model's response."""
         digest = request_digest(model, version, inputs, outputs)
+        return CacheKey(model, version, digest, self.generation(model) if generation is None else generation)
+
+    def generation(self, model: str) -> int:
+        """How many times ``model``'s entries were invalidated."""
         with self._lock:
-            generation = self._generations.get(model, 0)
-        return CacheKey(model, version, digest, generation)
+            return self._generations.get(model, 0)
 
     def lookup(self, key: CacheKey) -> Outputs | None:
         """The cached outputs of ``key`` (read-only arrays), now the most recently used; or None."""

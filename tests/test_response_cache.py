@@ -216,3 +216,12 @@ def test_prometheus_shows_no_cache_counters_without_a_cache():
 def test_config_pbtxt_enables_the_cache_per_model_with_tritons_field():
     assert parse_config('name: "m"\nresponse_cache { enable: true }').response_cache.enable
     assert not parse_config('name: "m"').response_cache.enable
+
+
+def test_a_generation_taken_before_a_reload_keeps_the_old_models_response_out():
+    cache = ResponseCache(1 << 20)
+    before = cache.generation("classifier")  # taken, then the served version looked up
+    cache.invalidate("classifier")  # a reload lands in between
+    key = cache.key("classifier", "1", _inputs(), [("logits", {})], generation=before)
+    assert not cache.insert(key, _logits())
+    assert cache.generation("classifier") == before + 1

@@ -41,7 +41,11 @@ class VersionState:
 
 
 class ModelManager:
-    """Loads, unloads and looks up model versions of one repository."""
+    """Loads, unloads and looks up model versions of one repository.
+
+    ``on_change(name, ready)`` hears when a model starts or stops serving; ``load_model``
+    creates one version's ``Model`` (``model.load``; tests pass slow or failing ones).
+    """
 
     def __init__(
         self,
@@ -51,12 +55,14 @@ class ModelManager:
         *,
         max_queue_size: int = 1024,
         on_change: Callable[[str, bool], None] = lambda name, ready: None,
+        load_model: Callable[[repository.ModelSource, int, LoadOptions], Model] = load,
     ):
         self.root = Path(root)
         self.options = options
         self.statistics = statistics
         self.max_queue_size = max_queue_size
         self.on_change = on_change
+        self.load_model = load_model
         self._lock = threading.Lock()
         self._model_locks: dict[str, threading.Lock] = {}
         self._models: dict[str, list[VersionState]] = {}
@@ -94,7 +100,7 @@ class ModelManager:
 
     def _load_version(self, source: repository.ModelSource, version: int) -> VersionState:
         try:
-            model = load(source, version, self.options)
+            model = self.load_model(source, version, self.options)
         except (ValueError, OSError, LookupError) as exc:
             log.error("model '%s' version %d is UNAVAILABLE: %s", source.name, version, exc)
             return VersionState(version, UNAVAILABLE, str(exc))

@@ -176,11 +176,15 @@ class Batcher:
                     self._hand_over()  # a slot handed to this waiter goes to a batcher thread
                 return
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop accepting; queued requests still run; wait for the workers."""
+    def stop_accepting(self) -> None:
+        """Refuse new requests from now on (UNAVAILABLE); queued requests still run."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting; queued requests still run; wait for the workers."""
+        self.stop_accepting()
         for thread in self._threads:
             thread.join(timeout)
 

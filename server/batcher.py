@@ -105,12 +105,17 @@ class Batcher:
         self._queue: deque[Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"batcher-{model.name}-{model.version}-{i}", daemon=True)
-            for i in range(max(1, workers))
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads: list[threading.Thread] = []
+        try:
+            for i in range(max(1, workers)):
+                thread = threading.Thread(
+                    target=self._work, name=f"batcher-{model.name}-{model.version}-{i}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        except BaseException:  # e.g. no thread to be had: the ones started stop, none is left behind
+            self.close()
+            raise
 
     def submit(self, inputs: dict[str, np.ndarray], *, lead: bool = False) -> Future:
         """Queue one validated request; the future yields {output name: array} for its rows.

@@ -99,7 +99,7 @@ def run(
     cancel: threading.Event | None = None,
 ) -> Outcome:
     """Evaluate ``backend`` on ``dataset`` with ``plugins``; returns the accumulated outcome."""
-    recipe = preprocessing or backend.preprocessing
+    recipe = preprocessing or dataset.recipe(backend.preprocessing)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     ident = json.loads(
         json.dumps({**identity(dataset, backend, plugins, recipe, settings), "predictions": predictions is not None})
@@ -153,7 +153,7 @@ def run(
             skipped += loaded.failures
             if len(loaded.images):
                 tick = time.perf_counter()
-                logits = backend.infer(loaded.images)
+                logits = dataset.restrict(backend.infer(loaded.images))  # ImageNet-A/-R: their 200 classes
                 batch = Batch(logits, loaded.labels, loaded.sample_ids, time.perf_counter() - tick)
                 for plugin in plugins:
                     plugin.update(batch)

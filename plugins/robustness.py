@@ -1,0 +1,89 @@
+"""The ``convzoo eval`` flags of the robustness sets, and what they do to a run.
+
+``--corruptions a,b`` / ``--severities 1,3`` choose ImageNet-C cells; ``--baseline REPORT.json``
+normalises corruption errors by that model's instead of AlexNet's published ones;
+``--clean-report REPORT.json`` gives the model's clean error for relative mCE. A run over
+corrupted images gets the ``corruption`` plugin whether or not ``--plugins`` names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from convzoo.base.datasets import Dataset
+from convzoo.base.datasets.imagenet_c import corruption_of, select
+from convzoo.plugins import registry
+from convzoo.plugins.api import Metric
+from convzoo.plugins.corruption_error import baseline_from_report
+
+PLUGIN = "corruption"
+
+
+def comma_list(text: str) -> list[str]:
+    """An argparse type: ``a,b`` as a list of non-empty names."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def severity_list(text: str) -> list[int]:
+    """An argparse type: ``1,3`` as a list of severities."""
+    parts = comma_list(text)
+    if not parts or not all(p.isdigit() and 1 <= int(p) <= 5 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected severities 1 to 5 separated by commas, got {text}")
+    return [int(p) for p in parts]
+
+
+def add_arguments(parser) -> None:
+    """The robustness flags of ``convzoo eval``."""
+    group = parser.add_argument_group("robustness (ImageNet-C, -A, -R, -Sketch)")
+    group.add_argument("--corruptions", type=comma_list, metavar="A,B", help="ImageNet-C: only these corruptions")
+    group.add_argument("--severities", type=severity_list, metavar="1,3", help="ImageNet-C: only these severities")
+    group.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="REPORT.json",
+        help="normalise corruption errors by this model's ImageNet-C report instead of AlexNet's published errors",
+    )
+    group.add_argument(
+        "--clean-report",
+        type=Path,
+        metavar="REPORT.json",
+        help="the model's report on clean images: its top-1 error gives relative mCE",
+    )
+
+
+def _read_report(path: Path, flag: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{flag} {path}: cannot read the report ({exc})") from None
+
+
+def requested(args) -> list[str]:
+    """The robustness flags given on the command line."""
+    names = ("corruptions", "severities", "baseline", "clean_report")
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n, None) is not None]
+
+
+def apply(args, dataset: Dataset, plugins: list[Metric]) -> tuple[Dataset, list[Metric]]:
+    """The dataset's chosen cells and the plugins with ``corruption`` configured by the flags."""
+    if args.corruptions is not None or args.severities is not None:
+        dataset = select(dataset, args.corruptions, args.severities)
+    corrupted = any(corruption_of(s.sample_id) for s in dataset.samples)
+    wanted = any(registry.entry_name(p) == PLUGIN for p in plugins)
+    if not corrupted:
+        if args.baseline or args.clean_report or wanted:
+            raise ValueError(f"{dataset.root}: no ImageNet-C corruptions to score (corruption error needs them)")
+        return dataset, plugins
+    options = {}
+    if args.baseline:
+        options["baseline"] = baseline_from_report(_read_report(args.baseline, "--baseline"), str(args.baseline))
+    if args.clean_report:
+        top1 = (_read_report(args.clean_report, "--clean-report").get("metrics") or {}).get("top1")
+        if not isinstance(top1, (int, float)):
+            raise ValueError(f"--clean-report {args.clean_report}: the report has no top1")
+        options["clean_error"] = 100.0 - float(top1)
+    scored = registry.create(PLUGIN, **options)
+    kept = [p for p in plugins if registry.entry_name(p) != PLUGIN]
+    return dataset, [*kept, scored]

@@ -20,6 +20,10 @@ class Sample:
     path: Path
     label: int
     sample_id: str  # the path relative to the dataset root, with forward slashes
+    # Set by ``--corrupt``: the ImageNet-C corruption applied after the crop, its severity and seed.
+    corruption: str = ""
+    severity: int = 0
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,12 @@ class Corruption(Metric):
 
     name = "corruption"
 
-    def __init__(self, baseline: dict | None = None, clean_error: float | None = None) -> None:
+    def __init__(
+        self, baseline: dict | None = None, clean_error: float | None = None, generated: dict | None = None
+    ) -> None:
         self.baseline = baseline  # {"name", "errors": {corruption: fraction}, "clean_error"}; None: AlexNet's
         self.clean_error = clean_error  # the model's clean top-1 error in percent, from another report
+        self.generated = generated  # --corrupt: {"library", "seed"}; None: ImageNet-C's files
         shape = (len(CORRUPTIONS), len(SEVERITIES))
         self.add_state("wrong", np.zeros(shape, np.int64), "sum")  # top-1 errors per cell
         self.add_state("count", np.zeros(shape, np.int64), "sum")  # images per cell
@@ -30,7 +33,7 @@ class Corruption(Metric):
         self.add_state("clean_count", 0, "sum")
 
     def options(self) -> dict:
-        return {"baseline": self.baseline, "clean_error": self.clean_error}
+        return {"baseline": self.baseline, "clean_error": self.clean_error, "generated": self.generated}
 
     def update(self, batch: Batch) -> None:
         wrong = top_classes(batch.logits, 1)[:, 0] != batch.labels
@@ -55,4 +58,5 @@ class Corruption(Metric):
         else:
             clean = self.clean_wrong / self.clean_count if self.clean_count else None
         table = summarise(errors, clean, self.baseline or ALEXNET)
+        table["generated"] = self.generated
         return {"mce": table["mce"], "relative_mce": table["relative_mce"], "corruption": table}

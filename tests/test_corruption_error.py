@@ -179,3 +179,13 @@ def test_shards_merge_and_resume_exactly():
     assert whole.compute()["corruption"]["clean_error"] == pytest.approx(
         100.0 * sum(int(logits[i].argmax() != labels[i]) for i in range(400, 420)) / 20
     )
+
+
+def test_markdown_summary_holds_the_table(imagenet_c, tmp_path):
+    root, cells, onnx_model = imagenet_c
+    out = tmp_path / "md.json"
+    assert convzoo(*eval_args(root, onnx_model, out, "--corruptions", "fog,spatter")) == 0
+    summary = out.with_suffix(".md").read_text()
+    fog = cell_errors(cells)["fog"]
+    assert "| fog | " + " | ".join(f"{100 * fog[s]:.1f}" for s in range(1, 6)) + " |" in summary
+    assert "| mce | – |" in summary and "Not in mCE" in summary

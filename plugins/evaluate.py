@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from convzoo.base import atomic
-from convzoo.base.datasets import Dataset
+from convzoo.base.datasets import Dataset, manifest
 from convzoo.base.loader import Failure, load_batches
 from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins import registry
@@ -77,7 +77,12 @@ def identity(
     """What must match for a checkpoint to resume this evaluation."""
     return {
         "model": {k: backend.model.get(k) for k in ("name", "source", "sha256", "version")},
-        "dataset": {"layout": dataset.layout, "root": str(dataset.root), "size": len(dataset.samples)},
+        "dataset": {
+            "layout": dataset.layout,
+            "root": str(dataset.root),
+            "size": len(dataset.samples),
+            "manifest_sha256": manifest.sha256(dataset.samples),  # which files: e.g. ImageNet-C's chosen cells
+        },
         "plugins": registry.identify(plugins),
         "preprocessing": recipe.to_dict(),
         "settings": {k: v for k, v in asdict(settings).items() if k != "workers"},

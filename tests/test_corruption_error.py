@@ -189,3 +189,25 @@ def test_markdown_summary_holds_the_table(imagenet_c, tmp_path):
     fog = cell_errors(cells)["fog"]
     assert "| fog | " + " | ".join(f"{100 * fog[s]:.1f}" for s in range(1, 6)) + " |" in summary
     assert "| mce | – |" in summary and "Not in mCE" in summary
+
+
+def test_a_checkpoint_resumes_only_the_same_cells(imagenet_c, tmp_path, monkeypatch):
+    root, _, onnx_model = imagenet_c
+    out = tmp_path / "cells.json"
+    infer, calls = backends.OnnxBackend.infer, []
+
+    def failing(self, images):
+        calls.append(len(images))
+        if len(calls) == 2:  # after one checkpointed batch
+            raise Interrupted
+        return infer(self, images)
+
+    monkeypatch.setattr(backends.OnnxBackend, "infer", failing)
+    with contextlib.suppress(Interrupted):
+        convzoo(*eval_args(root, onnx_model, out, "--checkpoint-every", 1, "--corruptions", "fog"))
+    assert out.with_name(out.name + ".checkpoint.json").is_file()
+    monkeypatch.setattr(backends.OnnxBackend, "infer", infer)
+    # snow has as many images as fog: only the manifest tells the two evaluations apart
+    assert convzoo(*eval_args(root, onnx_model, out, "--resume", "--corruptions", "snow")) == 1
+    assert convzoo(*eval_args(root, onnx_model, out, "--resume", "--corruptions", "fog")) == 0
+    assert json.loads(out.read_text())["timing"]["resumed"]

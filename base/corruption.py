@@ -29,11 +29,16 @@ _GLOBAL_RANDOM_STATE = threading.Lock()
 
 
 def library() -> str:
-    """``corrupt-tta VERSION``, or ``LookupError`` saying which extra to install."""
+    """``corrupt-tta VERSION``, or ``LookupError`` saying which extra to install (or why it does not import)."""
     try:
-        return f"corrupt-tta {version('corrupt-tta')}"
+        installed = version("corrupt-tta")
     except PackageNotFoundError:
         raise LookupError(f"--corrupt needs the corrupt-tta library: pip install '{EXTRA}'") from None
+    try:
+        import corrupt_tta  # noqa: F401  (OpenCV needs system libraries, e.g. libGL, to import)
+    except ImportError as exc:
+        raise LookupError(f"--corrupt: corrupt-tta {installed} is installed but does not import: {exc}") from None
+    return f"corrupt-tta {installed}"
 
 
 def derived_seed(seed: int, sample_id: str, name: str, severity: int) -> int:

@@ -157,6 +157,7 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
             raise ValueError(f"on_error must be one of {ON_ERROR}")
         dataset = self.datasets[request.dataset]
         backend = ServedBackend(self.dataplane, self.manager.get(request.model_name, request.model_version))
+        recipe = dataset.recipe(backend.preprocessing)  # ImageNet-C: centre crop only
         plugins = registry.from_spec(request.plugins or registry.DEFAULT_SPEC)
         settings = Settings(
             batch_size=request.batch_size or DEFAULT_BATCH_SIZE,
@@ -172,6 +173,7 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
                     backend,
                     plugins,
                     settings,
+                    preprocessing=recipe,
                     cancel=cancel,
                     on_progress=lambda p: events.put(("progress", p)),
                 )
@@ -179,7 +181,7 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
                 events.put(
                     (
                         "report",
-                        report.build(backend.model, backend.runtime, entry, backend.preprocessing, settings, outcome),
+                        report.build(backend.model, backend.runtime, entry, recipe, settings, outcome),
                     )
                 )
             except Cancelled:

@@ -1,4 +1,4 @@
-"""Which HTTP stack serves the REST endpoint: the same ``Routes`` (server/rest/routes.py) under
+"""Which HTTP stack serves the REST endpoint: the same ``Routes`` (server/http/routes.py) under
 uvicorn + httptools + uvloop (a thin ASGI app, what convzoo ships) or under aiohttp's server,
 JSON infer requests from keep-alive clients, rounds interleaved, medians reported::
 
@@ -44,7 +44,7 @@ def serve(stack: str, repository: Path, port: int) -> None:
     """Serve the REST routes on ``port`` with ``stack`` until killed."""
     dataplane = _dataplane(repository)
     if stack == "uvicorn":
-        from convzoo.server.rest.listener import HttpServer
+        from convzoo.server.http.listener import HttpServer
 
         server = HttpServer(dataplane, "127.0.0.1", port, max_body_bytes=1 << 26)
         server.start()
@@ -52,7 +52,7 @@ def serve(stack: str, repository: Path, port: int) -> None:
         threading.Event().wait()
     from aiohttp import web
 
-    from convzoo.server.rest.routes import Routes
+    from convzoo.server.http.routes import Routes
 
     routes = Routes(dataplane)
 

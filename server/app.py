@@ -1,5 +1,5 @@
 """Assemble and run the server: gRPC (inference, health, reflection, extra services), the v2
-HTTP/REST endpoint (``server/rest/``), Prometheus metrics, readiness, and a graceful drain.
+HTTP/REST endpoint (``server/http/``), Prometheus metrics, readiness, and a graceful drain.
 Both transports translate into one data plane (``server/dataplane.py``).
 
 Health (``grpc.health.v1``): service ``""`` and ``inference.GRPCInferenceService`` are
@@ -26,16 +26,16 @@ from convzoo.base import wire
 from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.auth import BearerTokenInterceptor
 from convzoo.server.dataplane import DataPlane
-from convzoo.server.decoding import DecodingInterceptor
+from convzoo.server.grpc.auth import BearerTokenInterceptor
+from convzoo.server.grpc.decoding import DecodingInterceptor
+from convzoo.server.grpc.servicer import InferenceServicer
+from convzoo.server.grpc.services import ExtraService
+from convzoo.server.grpc.tls import server_credentials
+from convzoo.server.http.listener import HttpServer
+from convzoo.server.http.metrics import MetricsServer
 from convzoo.server.manager import ModelManager
-from convzoo.server.metrics import MetricsServer
-from convzoo.server.rest.listener import HttpServer
-from convzoo.server.servicer import InferenceServicer
-from convzoo.server.services import ExtraService
 from convzoo.server.statistics import Statistics
-from convzoo.server.tls import server_credentials
 
 log = logging.getLogger(__name__)
 INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -47,7 +47,7 @@ class ServerSettings:
     port: int = 8001
     metrics_port: int | None = 8002
     http_port: int | None = None  # the v2 REST endpoint; None: none (``convzoo serve`` defaults to 8000)
-    reports: Path | None = None  # evaluation reports the web page compares (``server/web.py``)
+    reports: Path | None = None  # evaluation reports the web page compares (``server/http/web.py``)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     workers: int = 32
     tls_cert: Path | None = None  # PEM certificate chain and private key: serve TLS only

@@ -12,8 +12,9 @@ from pathlib import Path
 from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.base.device import CONV_ALGO_SEARCH, DeviceRequest
 from convzoo.base.tokens import read_token
-from convzoo.server import repository, services
+from convzoo.server import repository
 from convzoo.server.app import InferenceServer, ServerSettings
+from convzoo.server.grpc import services
 from convzoo.server.manager import ModelManager
 from convzoo.server.model import LoadOptions
 from convzoo.server.statistics import Statistics

@@ -1,6 +1,6 @@
 """The v2 inference protocol's operations, free of any transport.
 
-gRPC (``server/servicer.py``), HTTP/REST (``server/rest/``) and the in-server Evaluation
+gRPC (``server/grpc/servicer.py``), HTTP/REST (``server/http/``) and the in-server Evaluation
 service all call this one object: health, server and model metadata, model configuration,
 statistics, the repository, and inference. Inference always takes the same path — find the
 served version, validate, queue on its batcher, classify, count — so every transport refuses

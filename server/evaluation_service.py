@@ -32,8 +32,8 @@ from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.proto import grpc_service_pb2 as infer_pb
 from convzoo.server.dataplane import DataPlane
+from convzoo.server.grpc.services import ExtraService
 from convzoo.server.manager import ModelManager, Served
-from convzoo.server.services import ExtraService
 
 log = logging.getLogger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["Evaluation"].full_name

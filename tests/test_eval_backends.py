@@ -150,7 +150,7 @@ def test_dataset_flag_parsing():
 
 def test_serve_gets_the_dataset_flag_through_the_services_hook(tmp_path):
     from convzoo.cli.commands import build_parser
-    from convzoo.server import services
+    from convzoo.server.grpc import services
 
     args = build_parser().parse_args(
         ["serve", "--repository", str(tmp_path), "--dataset", "val=/data/val", "--dataset", "v2=/data/v2"]

@@ -1,7 +1,7 @@
 """A thin ASGI application around ``Routes``: the bearer token, the body limit, and replies.
 
 Health paths (``/v2/health/...``) need no token, as ``grpc.health.v1`` needs none over gRPC;
-nor do the web page and its static files (``server/web.py``), so a browser can load the page
+nor do the web page and its static files (``server/http/web.py``), so a browser can load the page
 and then ask for the token. The page's report data needs the token like the API.
 A body over the limit (``--max-message-bytes``) is refused with 413: it is read to its end (so
 the client, still sending, gets the answer) but not kept, so memory stays flat.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hmac
 
-from convzoo.server import web
-from convzoo.server.rest.errors import TOO_LARGE, error_body
-from convzoo.server.rest.routes import Reply, Routes
+from convzoo.server.http import web
+from convzoo.server.http.errors import TOO_LARGE, error_body
+from convzoo.server.http.routes import Reply, Routes
 
 HEALTH_PREFIX = "/v2/health/"
 REFUSAL = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"

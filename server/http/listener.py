@@ -18,9 +18,9 @@ from pathlib import Path
 import uvicorn
 
 from convzoo.server.dataplane import DataPlane
-from convzoo.server.rest.asgi import RestApp
-from convzoo.server.rest.routes import Routes
-from convzoo.server.web import WebRoutes
+from convzoo.server.http.asgi import RestApp
+from convzoo.server.http.routes import Routes
+from convzoo.server.http.web import WebRoutes
 
 log = logging.getLogger(__name__)
 logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # convzoo logs the bound port itself

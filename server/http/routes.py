@@ -2,7 +2,7 @@
 
 ``handle`` takes a request's method, raw path (still percent-encoded: a model name's ``%2F``
 stays inside its segment and reaches the name check), headers and body and returns a
-``Reply``; it knows nothing of the HTTP server under it (``server/rest/asgi.py``).
+``Reply``; it knows nothing of the HTTP server under it (``server/http/asgi.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from google.protobuf.message import Message
 
 from convzoo.base.errors import ServingError, invalid, unavailable
 from convzoo.server.dataplane import DataPlane
-from convzoo.server.rest import tensors
-from convzoo.server.rest.errors import HTTP_STATUS, NO_ROUTE, WRONG_METHOD, error_body
+from convzoo.server.http import tensors
+from convzoo.server.http.errors import HTTP_STATUS, NO_ROUTE, WRONG_METHOD, error_body
 
 log = logging.getLogger(__name__)
 MODEL_PATH = re.compile(r"^/v2/models/(?P<model>[^/]*)(?:/versions/(?P<version>[^/]*))?(?:/(?P<action>[a-z]+))?$")

@@ -50,11 +50,14 @@ def serve(stack: str, repository: Path, port: int) -> None:
         server.start()
         print("ready", flush=True)
         threading.Event().wait()
+    from concurrent.futures import ThreadPoolExecutor
+
     from aiohttp import web
 
+    from convzoo.server import threads
     from convzoo.server.http.routes import Routes
 
-    routes = Routes(dataplane)
+    routes = Routes(dataplane, ThreadPoolExecutor(threads.usable_cpus()))
 
     async def handle(request: web.Request) -> web.Response:
         headers = {key.lower(): value for key, value in request.headers.items()}

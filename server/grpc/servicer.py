@@ -1,26 +1,48 @@
-"""The ``inference.GRPCInferenceService`` RPCs: protobuf in and out, the work in ``server/dataplane.py``."""
+"""The ``inference.GRPCInferenceService`` RPCs: protobuf in and out (``messages``), the work in
+``server/dataplane.py``. ``ServingError``s become the RPC's status in one place (``aborts_on_error``)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 
 import grpc
 
-from convzoo.base import codec, wire
-from convzoo.base.errors import ServingError
+from convzoo.base import wire
+from convzoo.base.errors import Kind, ServingError
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.dataplane import DataPlane
+from convzoo.server.dataplane import DataPlane, Inference
+from convzoo.server.grpc import messages
+from convzoo.server.operations import (
+    ConfigRequest,
+    IndexRequest,
+    LoadRequest,
+    MetadataRequest,
+    ReadyRequest,
+    StatisticsRequest,
+    UnloadRequest,
+)
 
 log = logging.getLogger(__name__)
+CANCELLED = "request cancelled while queued (client gone or deadline passed)"
 
 
-def _tensors(specs: list[dict]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
-    return [pb.ModelMetadataResponse.TensorMetadata(**spec) for spec in specs]
+def aborts_on_error(rpc: Callable) -> Callable:
+    """A unary RPC whose ``ServingError`` ends the call with the error's status and message."""
+
+    @functools.wraps(rpc)
+    def call(self, request, context):
+        try:
+            return rpc(self, request, context)
+        except ServingError as error:
+            context.abort(error.code, error.message)
+
+    return call
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
@@ -37,135 +59,117 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def ServerReady(self, request, context):
         return pb.ServerReadyResponse(ready=self.dataplane.ready.is_set())
 
+    @aborts_on_error
     def ModelReady(self, request, context):
-        try:
-            return pb.ModelReadyResponse(ready=self.dataplane.model_ready(request.name, request.version))
-        except ServingError as error:
-            context.abort(error.code, error.message)
+        return pb.ModelReadyResponse(ready=self.dataplane.model_ready(ReadyRequest(request.name, request.version)))
 
     def ServerMetadata(self, request, context):
-        return pb.ServerMetadataResponse(**self.dataplane.server_metadata())
+        metadata = self.dataplane.server_metadata()
+        return pb.ServerMetadataResponse(name=metadata.name, version=metadata.version, extensions=metadata.extensions)
 
+    @aborts_on_error
     def ModelMetadata(self, request, context):
-        try:
-            metadata = self.dataplane.model_metadata(request.name, request.version)
-        except ServingError as error:
-            context.abort(error.code, error.message)
-        return pb.ModelMetadataResponse(
-            **{**metadata, "inputs": _tensors(metadata["inputs"]), "outputs": _tensors(metadata["outputs"])}
-        )
+        metadata = self.dataplane.model_metadata(MetadataRequest(request.name, request.version))
+        return messages.model_metadata(metadata)
 
+    @aborts_on_error
     def ModelConfig(self, request, context):
-        try:
-            return pb.ModelConfigResponse(config=self.dataplane.model_config(request.name, request.version))
-        except ServingError as error:
-            context.abort(error.code, error.message)
+        return pb.ModelConfigResponse(config=self.dataplane.model_config(ConfigRequest(request.name, request.version)))
 
+    @aborts_on_error
     def ModelStatistics(self, request, context):
-        try:
-            return pb.ModelStatisticsResponse(
-                model_stats=self.dataplane.model_statistics(request.name, request.version)
-            )
-        except ServingError as error:
-            context.abort(error.code, error.message)
+        stats = self.dataplane.model_statistics(StatisticsRequest(request.name, request.version))
+        return pb.ModelStatisticsResponse(model_stats=[messages.model_statistics(s) for s in stats])
 
     # --- inference ---
 
+    @aborts_on_error
     def ModelInfer(self, request, context):
+        # lead: this thread waits at once, so it may run the model itself (no hand-off)
+        inference = self.dataplane.infer(messages.infer_request(request), lead=True)
+        if not context.add_callback(inference.cancel):  # the call already ended
+            inference.cancel()
         try:
-            # lead: this thread waits in finish() at once, so it may run the model itself
-            track = lambda future: context.add_callback(future.cancel) or future.cancel()  # noqa: E731
-            return self._submit(request, track, lead=True)()
-        except ServingError as error:
-            context.abort(error.code, error.message)
+            return messages.infer_response(inference.wait())
         except CancelledError:
-            context.abort(grpc.StatusCode.CANCELLED, "request cancelled while queued (client gone or deadline passed)")
+            context.abort(grpc.StatusCode.CANCELLED, CANCELLED)
 
     def ModelStreamInfer(self, request_iterator, context) -> Iterator[wire.Response | pb.ModelStreamInferResponse]:
         """Requests of a stream are validated and queued as they arrive (so they can batch
         together); responses come back in request order. A failed request answers with
         ``error_message`` and the stream goes on. When the stream ends early (cancelled, deadline),
-        its queued requests are cancelled and never run."""
+        its queued requests are cancelled and never run. A fault of the server while reading
+        (a bug) is logged at ERROR and answered with ``error_message``, then the stream ends."""
         started: queue.Queue = queue.Queue()
-        queued: set[Future] = set()
+        queued: set[Inference] = set()
+        lock = threading.Lock()
 
-        def track(future: Future) -> None:
-            queued.add(future)
-            future.add_done_callback(queued.discard)
+        def cancel_queued() -> None:
+            with lock:
+                pending = list(queued)
+            for inference in pending:
+                inference.cancel()
 
-        context.add_callback(lambda: [future.cancel() for future in queued.copy()])
+        context.add_callback(cancel_queued)
 
         def read() -> None:
             try:
                 for request in request_iterator:
-                    started.put(self._start_safely(request, track))
-            except Exception as exc:  # the client went away: stop reading
-                log.debug("stream reader stopped: %s", exc)
+                    started.put(self._start(request, queued, lock))
+            except Exception as exc:
+                if not context.is_active() or context.code() is not None:
+                    log.debug("stream reader stopped (the call ended): %s", exc)
+                else:  # the client is still there: a fault of ours, which it must hear of
+                    log.exception("ModelStreamInfer: reading the stream failed")
+                    started.put(
+                        ServingError(
+                            Kind.INTERNAL, f"the server failed to read the stream: {type(exc).__name__}: {exc}"
+                        )
+                    )
             finally:
                 started.put(None)
 
         threading.Thread(target=read, name="stream-reader", daemon=True).start()
-        while (finish := started.get()) is not None:
+        while (item := started.get()) is not None:
+            if isinstance(item, ServingError):
+                yield pb.ModelStreamInferResponse(error_message=item.message)
+                continue
             try:
-                yield finish()
+                yield messages.infer_response(item.wait())
             except ServingError as error:
                 yield pb.ModelStreamInferResponse(error_message=error.message)
             except CancelledError:
                 return
+            finally:
+                if isinstance(item, Inference):
+                    with lock:
+                        queued.discard(item)
 
-    def _start_safely(self, request, track) -> Callable[[], wire.Response]:
+    def _start(self, request, queued: set[Inference], lock: threading.Lock) -> Inference | ServingError:
+        """Queue one stream request (tracked so that the stream's end cancels it), or its refusal."""
         try:
-            return self._submit(request, track)
+            inference = self.dataplane.infer(messages.infer_request(request))
         except ServingError as error:
-            failure = error
-
-            def fail():
-                raise failure
-
-            return fail
-
-    def _submit(
-        self, request: wire.Request, track: Callable[[Future], object], *, lead: bool = False
-    ) -> Callable[[], wire.Response]:
-        """Queue a request on the data plane; the returned call waits and encodes the response
-        (``lead``: see ``Batcher.submit``)."""
-        finish_inference = self.dataplane.infer(request, track, lead=lead)
-
-        def finish() -> wire.Response:
-            result = finish_inference()
-            response = wire.Response(
-                pb.ModelInferResponse(model_name=result.model_name, model_version=result.model_version, id=result.id)
-            )
-            for name, array in result.outputs:
-                datatype, shape, raw = codec.encode_view(array)
-                response.message.outputs.add(name=name, datatype=datatype, shape=shape)
-                response.raw_output_contents.append(raw)
-            return response
-
-        return finish
+            return error
+        with lock:
+            queued.add(inference)
+        return inference
 
     # --- repository ---
 
     def RepositoryIndex(self, request, context):
-        return pb.RepositoryIndexResponse(
-            models=[
-                pb.RepositoryIndexResponse.ModelIndex(**row) for row in self.dataplane.repository_index(request.ready)
-            ]
-        )
+        entries = self.dataplane.repository_index(IndexRequest(request.ready))
+        return pb.RepositoryIndexResponse(models=[messages.index_entry(entry) for entry in entries])
 
+    @aborts_on_error
     def RepositoryModelLoad(self, request, context):
-        self._repository_call(request, context, self.dataplane.load)
+        self.dataplane.load(LoadRequest(request.model_name, request.repository_name, frozenset(request.parameters)))
         return pb.RepositoryModelLoadResponse()
 
+    @aborts_on_error
     def RepositoryModelUnload(self, request, context):
-        self._repository_call(request, context, self.dataplane.unload)
+        self.dataplane.unload(UnloadRequest(request.model_name, request.repository_name, frozenset(request.parameters)))
         return pb.RepositoryModelUnloadResponse()
-
-    def _repository_call(self, request, context, action) -> None:
-        try:
-            action(request.model_name, request.repository_name, request.parameters)
-        except ServingError as error:
-            context.abort(error.code, error.message)
 
     # --- not implemented ---
 

@@ -77,10 +77,12 @@ def _free_port() -> int:
 
 
 def _body(repository: Path, model: str) -> bytes:
-    config = _dataplane(repository).model_metadata(model)["inputs"][0]
-    shape = [1] + config["shape"][1:]
+    from convzoo.server.operations import MetadataRequest
+
+    tensor = _dataplane(repository).model_metadata(MetadataRequest(model)).inputs[0]
+    shape = [1] + tensor.shape[1:]
     data = np.random.default_rng(0).random(int(np.prod(shape))).round(3).tolist()
-    return json.dumps({"inputs": [{"name": config["name"], "shape": shape, "datatype": "FP32", "data": data}]}).encode()
+    return json.dumps({"inputs": [{"name": tensor.name, "shape": shape, "datatype": "FP32", "data": data}]}).encode()
 
 
 def load(port: int, path: str, body: bytes, clients: int, seconds: float) -> tuple[float, float]:

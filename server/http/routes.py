@@ -7,7 +7,10 @@ stays inside its segment and reaches the name check), headers and body and retur
 Nothing that may block runs on the event loop: loads, unloads, the repository index, the parsing
 and validation of infer requests (image decoding included) run in ``pool``, a bounded thread
 pool sized from the usable cores, and the model runs on its batcher; the loop only waits for
-them. Health, metadata, configuration and statistics are lookups and answer on the loop, so
+them. The pool's threads do not wait for the run (the loop awaits the handle): they go on
+decoding the next requests while the batcher merges the queued ones into batches. One thread per
+core leaves the loop its share of the GIL: with four per core, health's p99 under 16 image
+clients (tests/test_server_rest_loop.py) rose from 8-21 ms to 13-74 ms on 2 cores. Health, metadata, configuration and statistics are lookups and answer on the loop, so
 they stay fast however busy the pool is.
 """
 

@@ -27,7 +27,7 @@ from convzoo.server.model import LoadOptions
 from convzoo.server.statistics import Statistics
 
 P99_LIMIT_S = 0.050
-PROBES = 100
+PROBES = 200
 CLIENTS = 16
 
 

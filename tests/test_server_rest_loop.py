@@ -1,7 +1,7 @@
 """Nothing blocks the REST event loop: health and metadata answer within 50 ms (p99) while a model
 load runs and while 16 clients send JPEG images to infer (decoding and the run happen off the loop).
 
-The load is held open by the test (the loader waits on an event), so "while a load runs" is
+The load is held open by the test (creating its ONNX Runtime session waits on an event), so "while a load runs" is
 certain, not a matter of timing; the image load comes from 16 client threads that keep
 sending until the probes are done."""
 
@@ -19,7 +19,7 @@ from PIL import Image
 from server_repository import write_classifier
 
 from convzoo.base.device import DeviceRequest
-from convzoo.server import manager as manager_module
+from convzoo.server import model as model_module
 from convzoo.server.dataplane import DataPlane
 from convzoo.server.http.listener import HttpServer
 from convzoo.server.manager import ModelManager
@@ -61,14 +61,14 @@ def test_health_and_metadata_answer_while_a_load_runs(tmp_path, monkeypatch):
     server = HttpServer(dataplane, "127.0.0.1", 0, max_body_bytes=1 << 20)
     server.start()
     loading, release = threading.Event(), threading.Event()
-    real_load = manager_module.load
+    real_session = model_module.ort.InferenceSession
 
-    def held_load(*args, **kwargs):  # the reload's session creation, held open until the probes are done
+    def held_session(*args, **kwargs):  # the reload's ONNX Runtime session, held until the probes are done
         loading.set()
         release.wait(30)
-        return real_load(*args, **kwargs)
+        return real_session(*args, **kwargs)
 
-    monkeypatch.setattr(manager_module, "load", held_load)
+    monkeypatch.setattr(model_module.ort, "InferenceSession", held_session)
     answers = []
 
     def reload() -> None:

@@ -11,10 +11,8 @@ from robustsupport import robustness_reports
 
 from convzoo.base.device import DeviceRequest
 from convzoo.server import evaluation_service
-from convzoo.server.app import InferenceServer, ServerSettings
-from convzoo.server.manager import ModelManager
+from convzoo.server.app import ServerSettings, build
 from convzoo.server.model import LoadOptions
-from convzoo.server.statistics import Statistics
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +20,12 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("remote_robust")
     path = model(root / "repo" / "synthetic" / "1" / "model.onnx")
     robustness_reports(root, path, ["fog", "snow", "contrast"])  # clean, C, A, R and Sketch copies
-    manager = ModelManager(root / "repo", LoadOptions(device=DeviceRequest("cpu")), Statistics())
     args = argparse.Namespace(dataset=[("c", root / "c"), ("a", root / "imagenet-a")])
-    running = InferenceServer(
-        manager, Statistics(), ServerSettings(port=0, metrics_port=None), [evaluation_service.create(args, manager)]
+    running = build(
+        root / "repo",
+        LoadOptions(device=DeviceRequest("cpu")),
+        ServerSettings(port=0, metrics_port=None),
+        lambda dataplane: [evaluation_service.create(args, dataplane)],
     )
     running.start()
     yield argparse.Namespace(address=f"127.0.0.1:{running.port}", root=root, model=path)

@@ -48,7 +48,7 @@ def rows(count: int, seed: int) -> dict[str, np.ndarray]:
 
 def counters(statistics: Statistics, model) -> tuple[int, int, list[int]]:
     """(executions, inferences, batch sizes run) of the model."""
-    (stats,) = statistics.to_proto(model.name, str(model.version))
+    (stats,) = statistics.snapshot(model.name, str(model.version))
     return stats.execution_count, stats.inference_count, [b.batch_size for b in stats.batch_stats]
 
 

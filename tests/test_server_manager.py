@@ -206,8 +206,21 @@ def held(repository):
     manager.close()
 
 
+@pytest.fixture(autouse=True)
+def threads_before():
+    """The threads alive when a test starts (other tests' servers may share model names)."""
+    _threads_before.clear()
+    _threads_before.update(threading.enumerate())
+
+
+_threads_before: set[threading.Thread] = set()
+
+
 def batcher_threads(name: str) -> list[str]:
-    return sorted(t.name for t in threading.enumerate() if t.name.startswith(f"batcher-{name}-"))
+    """The batcher threads of ``name`` started during this test and still running."""
+    return sorted(
+        t.name for t in threading.enumerate() if t.name.startswith(f"batcher-{name}-") and t not in _threads_before
+    )
 
 
 def summary(manager: ModelManager, name: str) -> list[tuple[int | None, str, str]]:

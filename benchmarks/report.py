@@ -19,6 +19,7 @@ UNITS = {
     "gflops": ("GFLOP/s", 1),
     "bytes": ("MB", 1e-6),
     "overhead": ("µs", 1e6),
+    "cpu": ("ms", 1e3),
 }
 
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import peer_envs, perf_analyzer_tool, registry  # noqa: E402
 from benchmarks.measure import Figure, Target, rotate  # noqa: E402
+from benchmarks.process_cost import Usage  # noqa: E402
 
 CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "precision"}
 
@@ -138,3 +139,38 @@ def test_the_perf_analyzer_case_reports_every_row_with_the_servers_breakdown(tmp
     assert len(memory_rows) == 4
     if len(figures) == 4:  # the server does not offer the extension: said in the table, not run
         assert all("not run" in line for line in memory_rows)
+
+
+BUSY_SERVER = """
+import subprocess, sys, threading, time
+child = subprocess.Popen([sys.executable, "-c", "import sys, time\\nend = time.process_time() + 0.3\\nwhile time.process_time() < end: pass\\nprint(flush=True)\\nsys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+child.stdout.readline()
+ping, pong, done, never = threading.Event(), threading.Event(), threading.Semaphore(0), threading.Event()
+def echo():
+    for _ in range(200):
+        ping.wait(); ping.clear(); pong.set()
+    done.release(); never.wait()  # stays alive: a thread's counts leave /proc with it
+def call():
+    for _ in range(200):
+        ping.set(); pong.wait(); pong.clear()
+    done.release(); never.wait()
+for target in (echo, call):  # the main thread only waits
+    threading.Thread(target=target, daemon=True).start()
+done.acquire(); done.acquire()
+print(flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_servers_usage_counts_its_children_cpu_and_every_threads_hand_offs():
+    server = subprocess.Popen([sys.executable, "-c", BUSY_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        server.stdout.readline()
+        used = Usage.of(server.pid)
+    finally:
+        server.stdin.close()
+        server.wait(30)
+    assert used.cpu_seconds >= 0.25  # the child's busy loop
+    assert used.voluntary_switches >= 200  # each round trip blocks one of the two threads at least once
+    assert used.context_switches == used.voluntary_switches + used.involuntary_switches
+    assert (used - used).cpu_seconds == 0 and (used - used).context_switches == 0

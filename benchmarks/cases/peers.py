@@ -3,8 +3,10 @@
 Every server serves the same file with the same ONNX Runtime threads (``benchmarks.peer_servers``)
 and gets the same unmodified tritonclient load: one load-generator process per protocol and
 client count (``benchmarks.load_generator``), measuring the servers in a rotating order
-round by round. The peers live in their own venvs (``benchmarks.peer_envs``), never in
-convzoo's. The REST rows run when ``convzoo serve`` offers ``--http-port``; MLServer has no
+round by round. Each sample also reads what the server spent per request from ``/proc``
+(``benchmarks.process_cost``: CPU time of its process and children, voluntary context
+switches of every thread), steadier than throughput when the load generator shares the
+cores. The peers live in their own venvs (``benchmarks.peer_envs``), never in convzoo's. The REST rows run when ``convzoo serve`` offers ``--http-port``; MLServer has no
 binary REST extension, so REST is measured against KServe only.
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -85,16 +86,27 @@ def decode_raw(buffer: bytes | memoryview, datatype: Datatype, shape: list[int],
     return array
 
 
+def contents_fields(contents) -> dict[str, list]:
+    """The fields set in an ``InferTensorContents``, by name: what ``decode_typed`` reads."""
+    return {field.name: values for field, values in contents.ListFields()}
+
+
 def decode_contents(contents, datatype: Datatype, shape: list[int], name: str) -> np.ndarray:
     """An array from typed ``InferTensorContents``; only the field of ``datatype`` may be set."""
+    return decode_typed(contents_fields(contents), datatype, shape, name)
+
+
+def decode_typed(fields: Mapping[str, Sequence], datatype: Datatype, shape: list[int], name: str) -> np.ndarray:
+    """An array from typed contents given by field name (``{"fp32_contents": [...]}``); only
+    the field of ``datatype`` may be set."""
     if datatype.contents is None:
         raise invalid(f"input '{name}': datatype {datatype.name} has no typed contents; send it in raw_input_contents")
-    used = [field.name for field, _ in contents.ListFields()]
+    used = list(fields)
     if used != [datatype.contents]:
         raise invalid(
             f"input '{name}': datatype {datatype.name} expects its data in contents.{datatype.contents}; got {', '.join(used) or 'nothing'}"
         )
-    values = getattr(contents, datatype.contents)
+    values = fields[datatype.contents]
     expected = element_count(shape)
     if len(values) != expected:
         raise invalid(

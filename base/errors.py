@@ -1,7 +1,7 @@
 """Errors that end a request: a transport-free kind and a message for the client.
 
 The kind says what went wrong; each transport maps it to its own code (gRPC status codes in
-``GRPC_STATUS``; HTTP status codes in ``server/rest/errors.py``). docs/errors.md lists both.
+``GRPC_STATUS``; HTTP status codes in ``server/http/errors.py``). docs/errors.md lists both.
 """
 
 from __future__ import annotations

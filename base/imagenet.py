@@ -57,3 +57,23 @@ def val_labels() -> tuple[int, ...]:
 def real_labels() -> tuple[tuple[int, ...], ...]:
     """ImageNet-ReaL label sets, position ``i - 1`` for val image ``i``; empty = skip."""
     return tuple(tuple(labels) for labels in json.loads(_data_text("imagenet1k_real_labels.json")))
+
+
+SUBSETS = ("imagenet_a", "imagenet_r")
+
+
+@cache
+def subset(name: str) -> tuple[int, ...]:
+    """The class indices of a 200-class test set (``imagenet_a``, ``imagenet_r``), ascending.
+
+    From the WNID and index lists its authors publish (``imagenet_{a,r}_{synsets,indices}.txt``,
+    see base/data/README.md); the two lists must agree with the 1000-class table.
+    """
+    if name not in SUBSETS:
+        raise ValueError(f"unknown class subset {name!r}; expected one of {', '.join(SUBSETS)}")
+    wnids = _data_text(f"{name}_synsets.txt").split()
+    indices = [int(token) for token in _data_text(f"{name}_indices.txt").split()]
+    table = wnid_to_index()
+    if len(wnids) != len(indices) or any(table.get(w) != i for w, i in zip(wnids, indices)):
+        raise ValueError(f"{name}: the shipped WNID and index lists disagree with the ImageNet-1k table")
+    return tuple(sorted(indices))

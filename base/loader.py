@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convzoo.base.datasets import Sample
-from convzoo.base.preprocessing import Preprocessing, decode_image
+from convzoo.base.preprocessing import Preprocessing, decode_image, normalize, resize_and_crop
 
 ON_ERROR = ("fail", "skip")
 
@@ -40,7 +40,13 @@ class LoadedBatch:
 
 
 def _load(sample: Sample, recipe: Preprocessing, draft: bool) -> np.ndarray:
-    return recipe(decode_image(sample.path, draft=recipe.resize_size if draft else None))
+    image = decode_image(sample.path, draft=recipe.resize_size if draft else None)
+    if sample.corruption:  # ImageNet-C's order: resize, crop, corrupt, no further resize
+        from convzoo.base import corruption
+
+        pixels = corruption.corrupt(resize_and_crop(image, recipe), sample.corruption, sample.severity, sample.seed)
+        return normalize(pixels, recipe)
+    return recipe(image)
 
 
 def _load_batch(

@@ -90,8 +90,8 @@ def center_crop_box(width: int, height: int, crop: int) -> tuple[int, int, int, 
     return left, top, left + crop, top + crop
 
 
-def preprocess(image: Image.Image, recipe: Preprocessing = TORCHVISION_DEFAULT) -> np.ndarray:
-    """Apply ``recipe`` to an RGB PIL image; returns float32 ``[3, crop, crop]``."""
+def resize_and_crop(image: Image.Image, recipe: Preprocessing = TORCHVISION_DEFAULT) -> np.ndarray:
+    """The geometric half of ``recipe``: resize, centre crop; returns uint8 ``[crop, crop, 3]`` RGB."""
     if image.mode != "RGB":
         image = image.convert("RGB")
     size = resized_size(image.width, image.height, recipe.resize_size)
@@ -100,10 +100,20 @@ def preprocess(image: Image.Image, recipe: Preprocessing = TORCHVISION_DEFAULT) 
     if min(image.size) < recipe.crop_size:
         raise ValueError(f"image {image.size} is smaller than the crop {recipe.crop_size} after resizing")
     image = image.crop(center_crop_box(image.width, image.height, recipe.crop_size))
-    pixels = np.asarray(image, dtype=np.uint8).astype(np.float32) / np.float32(255)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def normalize(pixels: np.ndarray, recipe: Preprocessing = TORCHVISION_DEFAULT) -> np.ndarray:
+    """The other half: uint8 ``[H, W, 3]`` to [0, 1], normalised; returns float32 ``[3, H, W]``."""
+    scaled = pixels.astype(np.float32) / np.float32(255)
     mean = np.asarray(recipe.mean, dtype=np.float32)
     std = np.asarray(recipe.std, dtype=np.float32)
-    return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))
+    return np.ascontiguousarray(((scaled - mean) / std).transpose(2, 0, 1))
+
+
+def preprocess(image: Image.Image, recipe: Preprocessing = TORCHVISION_DEFAULT) -> np.ndarray:
+    """Apply ``recipe`` to an RGB PIL image; returns float32 ``[3, crop, crop]``."""
+    return normalize(resize_and_crop(image, recipe), recipe)
 
 
 def decode_image(

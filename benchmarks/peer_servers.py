@@ -176,6 +176,7 @@ class PeerServer:
 
 def kserve_server(python: Path, models: dict[str, Path], threads: int, folder: Path) -> PeerServer:
     """KServe's ModelServer with one ``kserve.Model`` per ONNX file."""
+    folder = folder.resolve()  # the server runs in it: a relative --work-dir would be counted twice
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "kserve_onnx.py"
     script.write_text(KSERVE_SCRIPT)
@@ -187,6 +188,7 @@ def kserve_server(python: Path, models: dict[str, Path], threads: int, folder: P
 
 def mlserver_server(python: Path, models: dict[str, Path], threads: int, folder: Path) -> PeerServer:
     """``mlserver start`` of a folder with one model-settings.json per ONNX file (custom runtime)."""
+    folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "peer_onnx.py").write_text(MLSERVER_RUNTIME)
     http_port, grpc_port = free_port(), free_port()

@@ -18,6 +18,8 @@ UNITS = {
     "seconds": ("s", 1),
     "gflops": ("GFLOP/s", 1),
     "bytes": ("MB", 1e-6),
+    "overhead": ("µs", 1e6),
+    "cpu": ("ms", 1e3),
 }
 
 

@@ -1,4 +1,4 @@
-"""Which HTTP stack serves the REST endpoint: the same ``Routes`` (server/rest/routes.py) under
+"""Which HTTP stack serves the REST endpoint: the same ``Routes`` (server/http/routes.py) under
 uvicorn + httptools + uvloop (a thin ASGI app, what convzoo ships) or under aiohttp's server,
 JSON infer requests from keep-alive clients, rounds interleaved, medians reported::
 
@@ -44,17 +44,20 @@ def serve(stack: str, repository: Path, port: int) -> None:
     """Serve the REST routes on ``port`` with ``stack`` until killed."""
     dataplane = _dataplane(repository)
     if stack == "uvicorn":
-        from convzoo.server.rest.listener import HttpServer
+        from convzoo.server.http.listener import HttpServer
 
         server = HttpServer(dataplane, "127.0.0.1", port, max_body_bytes=1 << 26)
         server.start()
         print("ready", flush=True)
         threading.Event().wait()
+    from concurrent.futures import ThreadPoolExecutor
+
     from aiohttp import web
 
-    from convzoo.server.rest.routes import Routes
+    from convzoo.server import threads
+    from convzoo.server.http.routes import Routes
 
-    routes = Routes(dataplane)
+    routes = Routes(dataplane, ThreadPoolExecutor(threads.usable_cpus()))
 
     async def handle(request: web.Request) -> web.Response:
         headers = {key.lower(): value for key, value in request.headers.items()}
@@ -74,10 +77,12 @@ def _free_port() -> int:
 
 
 def _body(repository: Path, model: str) -> bytes:
-    config = _dataplane(repository).model_metadata(model)["inputs"][0]
-    shape = [1] + config["shape"][1:]
+    from convzoo.server.operations import MetadataRequest
+
+    tensor = _dataplane(repository).model_metadata(MetadataRequest(model)).inputs[0]
+    shape = [1] + tensor.shape[1:]
     data = np.random.default_rng(0).random(int(np.prod(shape))).round(3).tolist()
-    return json.dumps({"inputs": [{"name": config["name"], "shape": shape, "datatype": "FP32", "data": data}]}).encode()
+    return json.dumps({"inputs": [{"name": tensor.name, "shape": shape, "datatype": "FP32", "data": data}]}).encode()
 
 
 def load(port: int, path: str, body: bytes, clients: int, seconds: float) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from convzoo.base import datasets
 from convzoo.base.loader import ON_ERROR
 from convzoo.client import channel
-from convzoo.plugins import registry
+from convzoo.plugins import registry, robustness
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
@@ -101,6 +101,7 @@ def register_eval(subparsers) -> None:
     parser.add_argument(
         "--ray-actors", type=positive_int, default=2, metavar="N", help="ONNX Runtime actors with --ray (default: 2)"
     )
+    robustness.add_arguments(parser)
     parser.set_defaults(func=_eval)
 
 

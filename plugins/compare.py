@@ -81,7 +81,7 @@ def row(report: dict) -> dict:
     }
 
 
-def _cell(value, digits: int) -> str:
+def cell(value, digits: int) -> str:
     if value is None:
         return "–"
     return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
@@ -98,12 +98,12 @@ def table(rows: list[dict]) -> str:
         cells = [
             r["model"],
             arch,
-            _cell(params, 2),
-            _cell(r["gmacs"], 3),
-            _cell(r["top1"], 3),
-            _cell(r["top5"], 3),
-            _cell(r["images_per_second"], 1),
-            _cell(r["p50_ms"], 2),
+            cell(params, 2),
+            cell(r["gmacs"], 3),
+            cell(r["top1"], 3),
+            cell(r["top5"], 3),
+            cell(r["images_per_second"], 1),
+            cell(r["p50_ms"], 2),
             r["provider"] or "–",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -160,10 +160,10 @@ def precision_table(pairs: list[tuple[dict, dict]], measured: Measurement | None
             low["model"],
             low["precision"],
             full["model"],
-            _cell(_delta(low["top1"], full["top1"]), 3),
-            _cell(_delta(low["top5"], full["top5"]), 3),
-            _cell(mine, 1),
-            _cell(theirs, 1),
+            cell(_delta(low["top1"], full["top1"]), 3),
+            cell(_delta(low["top5"], full["top5"]), 3),
+            cell(mine, 1),
+            cell(theirs, 1),
             ratio,
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -211,8 +211,14 @@ def compare(
     rounds: int = 20,
 ) -> str:
     """Build the tables (and plot); write them to ``output`` when given; return them."""
-    rows = [row(r) for r in load(paths)]
+    from convzoo.plugins.compare_robust import robustness_rows, robustness_table
+
+    reports = load(paths)
+    rows = [row(r) for r in reports]
     text = table(rows)
+    robust = robustness_rows(reports)
+    if robust:
+        text += "\n## Robustness\n\n" + robustness_table(robust)
     pairs = precision_pairs(rows)
     if pairs:
         measured = measure(pairs, repository, batch_size, rounds) if measure_speed else None

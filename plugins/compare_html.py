@@ -15,6 +15,7 @@ from pathlib import Path
 
 from convzoo.base import atomic, imagenet, web
 from convzoo.plugins.compare import row
+from convzoo.plugins.compare_robust import robustness_rows
 
 # Order matters: dom.js defines what compare.js uses.
 SCRIPTS = ("vendor/chart.umd.min.js", "dom.js", "compare.js")
@@ -41,6 +42,9 @@ def _model(report: dict, name: str) -> dict:
         "count": report.get("count"),
         "per_class": per_class,
         "confusion": confusion,
+        "dataset": (report.get("dataset") or {}).get("layout"),
+        "mce": metrics.get("mce"),
+        "relative_mce": metrics.get("relative_mce"),
     }
 
 
@@ -56,7 +60,7 @@ def comparison(reports: list[dict], names: list[str]) -> dict:
     class_names = {
         i: names_table[int(i)] for i in sorted(indices, key=int) if i.isdigit() and int(i) < len(names_table)
     }
-    return {"models": models, "class_names": class_names}
+    return {"models": models, "class_names": class_names, "robustness": robustness_rows(reports)}
 
 
 def _script_json(data: dict) -> str:

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from convzoo.base import atomic
-from convzoo.base.datasets import Dataset
+from convzoo.base.datasets import Dataset, manifest
 from convzoo.base.loader import Failure, load_batches
 from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins import registry
@@ -77,7 +77,12 @@ def identity(
     """What must match for a checkpoint to resume this evaluation."""
     return {
         "model": {k: backend.model.get(k) for k in ("name", "source", "sha256", "version")},
-        "dataset": {"layout": dataset.layout, "root": str(dataset.root), "size": len(dataset.samples)},
+        "dataset": {
+            "layout": dataset.layout,
+            "root": str(dataset.root),
+            "size": len(dataset.samples),
+            "manifest_sha256": manifest.sha256(dataset.samples),  # which files: e.g. ImageNet-C's chosen cells
+        },
         "plugins": registry.identify(plugins),
         "preprocessing": recipe.to_dict(),
         "settings": {k: v for k, v in asdict(settings).items() if k != "workers"},
@@ -99,7 +104,7 @@ def run(
     cancel: threading.Event | None = None,
 ) -> Outcome:
     """Evaluate ``backend`` on ``dataset`` with ``plugins``; returns the accumulated outcome."""
-    recipe = preprocessing or backend.preprocessing
+    recipe = preprocessing or dataset.recipe(backend.preprocessing)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     ident = json.loads(
         json.dumps({**identity(dataset, backend, plugins, recipe, settings), "predictions": predictions is not None})
@@ -153,7 +158,7 @@ def run(
             skipped += loaded.failures
             if len(loaded.images):
                 tick = time.perf_counter()
-                logits = backend.infer(loaded.images)
+                logits = dataset.restrict(backend.infer(loaded.images))  # ImageNet-A/-R: their 200 classes
                 batch = Batch(logits, loaded.labels, loaded.sample_ids, time.perf_counter() - tick)
                 for plugin in plugins:
                     plugin.update(batch)

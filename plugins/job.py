@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from convzoo.base.datasets import open_dataset
-from convzoo.plugins import registry, report
+from convzoo.plugins import registry, report, robustness
 from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.evaluate import Progress, Settings, run
 
@@ -52,6 +52,8 @@ def from_args(args) -> dict:
     """Run the evaluation the parsed ``convzoo eval`` arguments describe; return its report."""
     if args.ray is not None and (args.server or args.resume):
         raise ValueError("--ray runs an ONNX file on the cluster: it takes neither --server nor --resume")
+    if args.remote and robustness.requested(args):
+        raise ValueError(f"{', '.join(robustness.requested(args))} run in-process or with --ray, not with --remote")
     if args.remote:
         from convzoo.plugins.remote import evaluate_remote
 
@@ -64,7 +66,7 @@ def from_args(args) -> dict:
         backend = _backend(args)
         dataset = open_dataset(args.data, args.format)
         overrides = {"resize_size": args.resize_size, "crop_size": args.crop_size, "interpolation": args.interpolation}
-        recipe = backend.preprocessing.override(**overrides)
+        recipe = dataset.recipe(backend.preprocessing).override(**overrides)  # e.g. ImageNet-C: crop only
         if any(v is not None for v in overrides.values()):
             backend.runtime["preprocessing_from"] += ", overridden by flags"
         elif backend.runtime["preprocessing_from"] == DEFAULT_RECIPE:
@@ -75,6 +77,7 @@ def from_args(args) -> dict:
             )
         settings = Settings(args.batch_size, args.limit, args.workers, args.on_error, args.draft)
         plugins = registry.from_spec(args.plugins)
+        dataset, plugins = robustness.apply(args, dataset, plugins)  # ImageNet-C cells, corruption error
         checkpoint = checkpoint_path(args.output) if args.output else None
         total = min(len(dataset.samples), args.limit or len(dataset.samples))
         bar, update = _progress_bar(total, not args.no_progress)

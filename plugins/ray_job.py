@@ -154,7 +154,8 @@ def run(
                 for sample_id, logits, error, seconds, where in zip(
                     block["sample_id"], block["logits"], block["error"], block["seconds"], block["providers"]
                 ):
-                    merge.add(Record(str(sample_id), None if error else logits, str(error), float(seconds)))
+                    logits = None if error else dataset.restrict(logits[None])[0]  # ImageNet-A/-R subsets
+                    merge.add(Record(str(sample_id), logits, str(error), float(seconds)))
                     providers.add(str(where))
                 for chunk in merge.ready():
                     if settings.on_error == "fail" and chunk.failures:

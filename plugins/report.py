@@ -75,7 +75,28 @@ def variant(card: dict) -> str:
 
 
 def _fmt(value) -> str:
+    if value is None:
+        return "–"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def corruption_lines(table: dict) -> list[str]:
+    """The ``corruption`` plugin's table in Markdown: top-1 error % per corruption and severity, and CE."""
+    severities = ("1", "2", "3", "4", "5")
+    lines = [
+        "",
+        f"Top-1 error (%) by corruption and severity; CE in % of {table.get('baseline')}'s:",
+        "",
+        "| corruption | " + " | ".join(f"severity {s}" for s in severities) + " | CE |",
+        "|" + " --- |" * (len(severities) + 2),
+    ]
+    for name, cells in table["errors"].items():
+        row = [f"{cells[s]:.1f}" if s in cells else "–" for s in severities]
+        ce = table["ce"].get(name)
+        lines.append(f"| {name} | " + " | ".join(row) + f" | {'–' if ce is None else f'{ce:.1f}'} |")
+    if table.get("missing"):
+        lines += ["", "Not in mCE (a corruption needs all five severities): " + ", ".join(table["missing"])]
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -104,6 +125,8 @@ def markdown(report: dict) -> str:
             "",
             "Worst classes: " + ", ".join(f"{w['name']} ({w['accuracy']:.1f}%)" for w in metrics["per_class"]["worst"]),
         ]
+    if isinstance(metrics.get("corruption"), dict):
+        lines += corruption_lines(metrics["corruption"])
     if metrics.get("confusion"):
         lines += [
             "",

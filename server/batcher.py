@@ -44,19 +44,29 @@ class LeadingFuture(Future):
         self.promoted = False  # a run slot was handed to this request's waiter
 
     def result(self, timeout: float | None = None):
-        self.batcher._lead(self.pending)
-        return super().result(timeout)
+        """The rows' outputs, running queued groups here meanwhile; ``TimeoutError`` after
+        ``timeout`` seconds as ``Future.result`` (a group this thread runs is not cut short).
+        A request whose waiter timed out stays queued, and a batcher thread runs it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.pending.leading:
+            self.batcher._lead(self.pending, deadline)
+        return super().result(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def promote(self) -> None:
         with self._condition:  # Future's own lock: set_result and cancel notify the same condition
             self.promoted = True
             self._condition.notify_all()
 
-    def wait_for_turn(self) -> None:
-        """Sleep until this request is done (or cancelled) or a run slot is handed to it."""
+    def wait_for_turn(self, deadline: float | None = None) -> bool:
+        """Sleep until this request is done (or cancelled) or a run slot is handed to it: True;
+        or until ``deadline`` (``time.monotonic()``) passes: False."""
         with self._condition:
             while not self.promoted and not self.done():
-                self._condition.wait()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+            return True
 
 
 @dataclass(eq=False)
@@ -67,10 +77,7 @@ class Pending:
     future: Future
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
     taken: bool = False
-
-    @property
-    def leading(self) -> bool:
-        return isinstance(self.future, LeadingFuture)
+    leading: bool = False  # its waiter runs it (until that waiter times out)
 
 
 class Batcher:
@@ -98,12 +105,17 @@ class Batcher:
         self._queue: deque[Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"batcher-{model.name}-{model.version}-{i}", daemon=True)
-            for i in range(max(1, workers))
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads: list[threading.Thread] = []
+        try:
+            for i in range(max(1, workers)):
+                thread = threading.Thread(
+                    target=self._work, name=f"batcher-{model.name}-{model.version}-{i}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        except BaseException:  # e.g. no thread to be had: the ones started stop, none is left behind
+            self.close()
+            raise
 
     def submit(self, inputs: dict[str, np.ndarray], *, lead: bool = False) -> Future:
         """Queue one validated request; the future yields {output name: array} for its rows.
@@ -111,8 +123,9 @@ class Batcher:
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
         key = tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
-        future = LeadingFuture(self) if lead and self.leading else Future()
-        pending = Pending(inputs, rows, key, future)
+        leading = lead and self.leading
+        future = LeadingFuture(self) if leading else Future()
+        pending = Pending(inputs, rows, key, future, leading=leading)
         if pending.leading:
             future.pending = pending
         with self._cond:
@@ -148,8 +161,9 @@ class Batcher:
             else:
                 self._cond.notify()
 
-    def _lead(self, pending: Pending) -> None:
-        """Run groups in this thread while ``pending`` is queued and a slot is free; return once it is taken."""
+    def _lead(self, pending: Pending, deadline: float | None = None) -> None:
+        """Run groups in this thread while ``pending`` is queued and a slot is free; return once
+        it is taken, or at ``deadline``: then its waiter is gone and batcher threads run it."""
         while True:
             with self._cond:
                 if pending.taken or pending.future.done():
@@ -159,16 +173,23 @@ class Batcher:
                     group = self._take_now()
                 else:
                     pending.future.promoted = False
-            if group is None:
-                pending.future.wait_for_turn()
-            else:
+            if group is not None:
                 self._run(group)
+            elif not pending.future.wait_for_turn(deadline):
+                with self._cond:
+                    pending.leading = False
+                    self._hand_over()  # a slot handed to this waiter goes to a batcher thread
+                return
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop accepting; queued requests still run; wait for the workers."""
+    def stop_accepting(self) -> None:
+        """Refuse new requests from now on (UNAVAILABLE); queued requests still run."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting; queued requests still run; wait for the workers."""
+        self.stop_accepting()
         for thread in self._threads:
             thread.join(timeout)
 

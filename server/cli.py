@@ -12,11 +12,10 @@ from pathlib import Path
 from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.base.device import CONV_ALGO_SEARCH, DeviceRequest
 from convzoo.base.tokens import read_token
-from convzoo.server import repository, services
-from convzoo.server.app import InferenceServer, ServerSettings
-from convzoo.server.manager import ModelManager
+from convzoo.server import repository
+from convzoo.server.app import ServerSettings, build
+from convzoo.server.grpc import services
 from convzoo.server.model import LoadOptions
-from convzoo.server.statistics import Statistics
 
 log = logging.getLogger("convzoo.server")
 
@@ -146,8 +145,6 @@ def serve(args: argparse.Namespace) -> int:
         preferred_batch_sizes=tuple(args.preferred_batch_size),
         warm_up=not args.no_warm_up,
     )
-    statistics = Statistics()
-    manager = ModelManager(args.repository, options, statistics, max_queue_size=args.max_queue_size)
     settings = ServerSettings(
         host=args.host,
         port=args.port,
@@ -159,11 +156,12 @@ def serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         auth_token=read_token(args.auth_token_file) if args.auth_token_file else None,
+        max_queue_size=args.max_queue_size,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, frame: stop.set())
-    server = InferenceServer(manager, statistics, settings, services.create(args, manager))
+    server = build(args.repository, options, settings, lambda dataplane: services.create(args, dataplane))
     server.start()
     stop.wait()
     log.info("draining: finishing in-flight requests (grace %.0fs)", args.grace_period)

@@ -1,36 +1,46 @@
 """The v2 inference protocol's operations, free of any transport.
 
-gRPC (``server/servicer.py``), HTTP/REST (``server/rest/``) and the in-server Evaluation
-service all call this one object: health, server and model metadata, model configuration,
-statistics, the repository, and inference. Inference always takes the same path — find the
-served version, validate, queue on its batcher, classify, count — so every transport refuses
-the same requests with the same messages and shows up in the same statistics. Failures are
-``ServingError``s whose ``kind`` each transport maps to its own status code.
-
-An inference request has the fields of ``ModelInferRequest`` (the protobuf message, or
-``base.wire.Request``: raw inputs as buffers that NumPy reads in place); the result holds
-NumPy arrays that each transport encodes itself.
+gRPC (``server/grpc/``), HTTP/REST (``server/http/``) and the in-server Evaluation service
+all call this one object: health, server and model metadata, model configuration,
+statistics, the repository, and inference. It takes and returns the typed requests and
+results of ``server/operations.py`` (the transports translate protobuf or JSON into them).
+Inference always takes the same path — find the served version, validate, queue on its
+batcher, classify, count — so every transport refuses the same requests with the same
+messages and shows up in the same statistics. Failures are ``ServingError``s whose ``kind``
+each transport maps to its own status code.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
-import numpy as np
-
 from convzoo.base import classification
 from convzoo.base.errors import Kind, ServingError, invalid, not_found
-from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import model_config_pb2
 from convzoo.server.manager import ModelManager, Served
-from convzoo.server.statistics import Statistics
-from convzoo.server.validation import validate
+from convzoo.server.operations import (
+    ConfigRequest,
+    IndexEntry,
+    IndexRequest,
+    InferRequest,
+    InferResult,
+    LoadRequest,
+    MetadataRequest,
+    ModelMetadata,
+    OutputTensor,
+    ReadyRequest,
+    ServerMetadata,
+    StatisticsRequest,
+    TensorMetadata,
+    UnloadRequest,
+)
+from convzoo.server.statistics import ModelStatistics, Statistics
+from convzoo.server.validation import ValidRequest, validate
 
 SERVER_NAME = "convzoo"
 EXTENSIONS = ("classification", "model_repository", "model_configuration", "statistics", "binary_tensor_data")
@@ -45,33 +55,82 @@ def _server_version() -> str:
         return "unknown"
 
 
-@dataclass(frozen=True)
-class InferResult:
-    """The outputs of one request, in the order asked for (classification already applied)."""
+class Inference:
+    """A queued inference request: ``wait`` for its result, or ``cancel`` it.
 
-    model_name: str
-    model_version: str
-    id: str
-    outputs: list[tuple[str, np.ndarray]]
+    ``wait`` applies classification, counts the request (success or failure) and returns the
+    ``InferResult``; it raises ServingError, CancelledError, or TimeoutError when ``timeout``
+    seconds pass first (the request stays queued: cancel it if it is no longer wanted). A
+    request queued with ``lead`` runs in the thread that waits for it when a run slot is free
+    (``Batcher.submit``), so a lone request costs no thread hand-off. ``add_done_callback``
+    lets a caller that must not block (an event loop, a stream) learn when to call ``wait``.
+    """
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        served: Served,
+        request: InferRequest,
+        valid: ValidRequest,
+        future: Future,
+        start_ns: int,
+    ):
+        self._dataplane = dataplane
+        self._model = served.model
+        self._request = request
+        self._valid = valid
+        self._future = future
+        self._start_ns = start_ns
+
+    def cancel(self) -> bool:
+        """Take the request off its queue; False if it already runs or ran."""
+        return self._future.cancel()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def add_done_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` (in any thread) once the request ran, failed or was cancelled."""
+        self._future.add_done_callback(lambda future: callback())
+
+    def wait(self, timeout: float | None = None) -> InferResult:
+        model = self._model
+        name, version = model.name, str(model.version)
+        statistics = self._dataplane.statistics
+        try:
+            results = self._future.result(timeout)
+            outputs = []
+            for output in self._valid.outputs:
+                array = results[output.name]
+                if output.classification:
+                    array = classification.classify(
+                        array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
+                    )
+                outputs.append(OutputTensor(output.name, array))
+        except (ServingError, CancelledError):
+            statistics.request(name, version, False, time.monotonic_ns() - self._start_ns)
+            raise
+        statistics.request(name, version, True, time.monotonic_ns() - self._start_ns)
+        return InferResult(name, version, self._request.id, outputs)
 
 
 class DataPlane:
     """The protocol over a model manager; ``ready`` is cleared while the server drains."""
 
-    def __init__(self, manager: ModelManager, statistics: Statistics):
+    def __init__(self, manager: ModelManager, statistics: Statistics, ready: threading.Event | None = None):
         self.manager = manager
         self.statistics = statistics
-        self.ready = threading.Event()
+        self.ready = threading.Event() if ready is None else ready
 
     # --- health and metadata ---
 
-    def server_metadata(self) -> dict:
-        return {"name": SERVER_NAME, "version": _server_version(), "extensions": list(EXTENSIONS)}
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata(SERVER_NAME, _server_version(), list(EXTENSIONS))
 
-    def model_ready(self, name: str, version: str = "") -> bool:
+    def model_ready(self, request: ReadyRequest) -> bool:
         """False for a known model that is not ready; INVALID/NOT_FOUND as ``get`` raises them."""
         try:
-            self.manager.get(name, version)
+            self.manager.get(request.name, request.version)
         except ServingError as error:
             if error.kind is Kind.UNAVAILABLE:
                 return False
@@ -79,55 +138,52 @@ class DataPlane:
         return True
 
     def served(self, name: str, version: str = "") -> Served:
+        """The ready version asked for; INVALID, NOT_FOUND or UNAVAILABLE (with the reason) otherwise."""
         return self.manager.get(name, version)
 
-    def model_metadata(self, name: str, version: str = "") -> dict:
-        """``{name, versions, platform, inputs, outputs}``; tensors as ``{name, datatype, shape}``."""
-        model = self.manager.get(name, version).model
+    def model_metadata(self, request: MetadataRequest) -> ModelMetadata:
+        model = self.manager.get(request.name, request.version).model
         batch = [-1] if model.max_batch_size > 0 else []
 
-        def tensors(specs) -> list[dict]:
-            return [{"name": s.name, "datatype": s.datatype.name, "shape": batch + list(s.dims)} for s in specs]
+        def tensors(specs) -> list[TensorMetadata]:
+            return [TensorMetadata(s.name, s.datatype.name, batch + list(s.dims)) for s in specs]
 
-        return {
-            "name": model.name,
-            "versions": [str(s.version) for s in self.manager.versions(model.name) if s.served],
-            "platform": model.config.platform,
-            "inputs": tensors(model.inputs),
-            "outputs": tensors(model.outputs),
-        }
+        return ModelMetadata(
+            name=model.name,
+            versions=[str(s.version) for s in self.manager.versions(model.name) if s.served],
+            platform=model.config.platform,
+            inputs=tensors(model.inputs),
+            outputs=tensors(model.outputs),
+        )
 
-    def model_config(self, name: str, version: str = "") -> model_config_pb2.ModelConfig:
-        return self.manager.get(name, version).model.config
+    def model_config(self, request: ConfigRequest) -> model_config_pb2.ModelConfig:
+        """The completed configuration: Triton's ``ModelConfig`` schema, the one config.pbtxt is read into."""
+        return self.manager.get(request.name, request.version).model.config
 
-    def model_statistics(self, name: str = "", version: str = "") -> list[pb.ModelStatistics]:
-        if name and name not in self.manager.names():
-            raise not_found(f"unknown model '{name}'")
+    def model_statistics(self, request: StatisticsRequest) -> list[ModelStatistics]:
+        if request.name and request.name not in self.manager.names():
+            raise not_found(f"unknown model '{request.name}'")
         loaded = [(s.model.name, str(s.model.version)) for s in self.manager.ready()]
-        return self.statistics.to_proto(name, version, loaded)
+        return self.statistics.snapshot(request.name, request.version, loaded)
 
     # --- repository ---
 
-    def repository_index(self, ready_only: bool = False) -> list[dict]:
-        """``{name, version, state, reason}`` of every model version in the repository."""
+    def repository_index(self, request: IndexRequest) -> list[IndexEntry]:
+        """Every model version in the repository (loaded or not) with its state."""
         return [
-            {
-                "name": name,
-                "version": "" if state.version is None else str(state.version),
-                "state": state.state,
-                "reason": state.reason,
-            }
+            IndexEntry(name, "" if state.version is None else str(state.version), state.state, state.reason)
             for name, state in self.manager.index()
-            if not ready_only or state.state == "READY"
+            if not request.ready or state.state == "READY"
         ]
 
-    def load(self, name: str, repository_name: str = "", parameters: Iterable[str] = ()) -> None:
-        self._repository_call(self.manager.load, name, repository_name, parameters)
+    def load(self, request: LoadRequest) -> None:
+        """(Re)load a model: blocks until its versions are up (or failed)."""
+        self._repository_call(self.manager.load, request.model_name, request.repository_name, request.parameters)
 
-    def unload(self, name: str, repository_name: str = "", parameters: Iterable[str] = ()) -> None:
-        self._repository_call(self.manager.unload, name, repository_name, parameters)
+    def unload(self, request: UnloadRequest) -> None:
+        self._repository_call(self.manager.unload, request.model_name, request.repository_name, request.parameters)
 
-    def _repository_call(self, action, name: str, repository_name: str, parameters: Iterable[str]) -> None:
+    def _repository_call(self, action, name: str, repository_name: str, parameters: frozenset[str]) -> None:
         if repository_name:
             raise invalid(f"repository '{repository_name}' is not served; leave repository_name empty")
         unsupported = sorted(set(parameters) - HARMLESS_REPOSITORY_PARAMETERS)
@@ -142,41 +198,17 @@ class DataPlane:
 
     # --- inference ---
 
-    def infer(self, request, track: Callable[[Future], object], *, lead: bool = False) -> Callable[[], InferResult]:
-        """Validate and queue a request (``track`` gets its future: cancel it when the caller
-        goes away; await it to wait without a thread; ``lead``: the caller calls the returned
-        call at once, see ``Batcher.submit``); the returned call waits for the batch,
-        applies classification, counts the request and returns the outputs.
+    def infer(self, request: InferRequest, *, lead: bool = False) -> Inference:
+        """Validate and queue a request; the handle waits for (or cancels) its result.
+        ``lead``: the caller will call ``wait`` at once, so it may run the model itself.
 
-        Raises ServingError (counted as a failure once the model is known); the call raises
-        ServingError or CancelledError."""
+        Raises ServingError (counted as a failure once the model is known)."""
         start = time.monotonic_ns()
         served = self.manager.get(request.model_name, request.model_version)
-        model = served.model
-        name, version = model.name, str(model.version)
         try:
-            valid = validate(model, request)
+            valid = validate(served.model, request)
             future = served.batcher.submit(valid.feeds, lead=lead)
-            track(future)
         except ServingError:
-            self.statistics.request(name, version, False, time.monotonic_ns() - start)
+            self.statistics.request(served.model.name, str(served.model.version), False, time.monotonic_ns() - start)
             raise
-
-        def finish() -> InferResult:
-            try:
-                results = future.result()
-                outputs = []
-                for output in valid.outputs:
-                    array = results[output.name]
-                    if output.classification:
-                        array = classification.classify(
-                            array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
-                        )
-                    outputs.append((output.name, array))
-            except (ServingError, CancelledError):
-                self.statistics.request(name, version, False, time.monotonic_ns() - start)
-                raise
-            self.statistics.request(name, version, True, time.monotonic_ns() - start)
-            return InferResult(name, version, request.id, outputs)
-
-        return finish
+        return Inference(self, served, request, valid, future, start)

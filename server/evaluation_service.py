@@ -20,9 +20,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from convzoo.base import codec, wire
+from convzoo.base import codec
 from convzoo.base.datasets import Dataset, open_dataset
-from convzoo.base.errors import ServingError
+from convzoo.base.errors import ServingError, invalid
 from convzoo.base.loader import ON_ERROR
 from convzoo.base.preprocessing import METADATA_KEY
 from convzoo.plugins import registry, report
@@ -30,10 +30,10 @@ from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.plugins.evaluate import Cancelled, Settings, run
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
-from convzoo.proto import grpc_service_pb2 as infer_pb
 from convzoo.server.dataplane import DataPlane
-from convzoo.server.manager import ModelManager, Served
-from convzoo.server.services import ExtraService
+from convzoo.server.grpc.services import ExtraService
+from convzoo.server.manager import Served
+from convzoo.server.operations import InferRequest, InputTensor, OutputRequest
 
 log = logging.getLogger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["Evaluation"].full_name
@@ -60,25 +60,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def create(args: argparse.Namespace, manager: ModelManager) -> ExtraService:
+def create(args: argparse.Namespace, dataplane: DataPlane) -> ExtraService:
     """Open the registered datasets (a bad one stops the server from starting) and build the service."""
     datasets: dict[str, Dataset] = {}
     for name, path in args.dataset:
         if name in datasets:
             raise ValueError(f"--dataset {name} is given twice")
         datasets[name] = open_dataset(path)
-    servicer = EvaluationServicer(manager, datasets)
+    servicer = EvaluationServicer(dataplane, datasets)
     return ExtraService(SERVICE, lambda server: pb_grpc.add_EvaluationServicer_to_server(servicer, server))
 
 
 class ServedBackend:
     """A loaded model as an evaluation backend: batches take the data plane's infer path
-    (validated, queued, counted) as a ModelInfer request would; the images are read in place."""
+    (validated, queued, counted) as a ModelInfer request would; the images are read in place.
+    INVALID_ARGUMENT, naming the model's inputs, for a model without an image input."""
 
     def __init__(self, dataplane: DataPlane, served: Served) -> None:
         model = served.model
+        images = [spec for spec in model.inputs if spec.image_input]
+        if not images:
+            batch = "-1," if model.max_batch_size > 0 else ""
+            inputs = ", ".join(
+                f"{s.name} ({s.datatype.name} [{batch}{','.join(map(str, s.dims))}])" for s in model.inputs
+            )
+            raise invalid(
+                f"model '{model.name}' has no image input to evaluate: evaluation needs a batched FP32 [-1,3,H,W] "
+                f"input (H = W); its inputs: {inputs}"
+            )
         self.dataplane = dataplane
-        self.input_name, self.output_name = model.inputs[0].name, model.outputs[0].name
+        self.input_name, self.output_name = images[0].name, model.outputs[0].name
         self.max_batch = model.max_batch_size
         self.preprocessing = model.preprocessing
         self.model = {"name": model.name, "version": str(model.version), "source": "convzoo server", "card": model.card}
@@ -89,27 +100,25 @@ class ServedBackend:
             "preprocessing_from": "model metadata" if METADATA_KEY in model.metadata else DEFAULT_RECIPE,
         }
 
-    def _request(self, images: np.ndarray) -> wire.Request:
+    def _request(self, images: np.ndarray) -> InferRequest:
         datatype, shape, raw = codec.encode_view(images)
-        message = infer_pb.ModelInferRequest(model_name=self.model["name"], model_version=self.model["version"])
-        message.inputs.add(name=self.input_name, datatype=datatype, shape=shape)
-        message.outputs.add(name=self.output_name)
-        return wire.Request(message, [raw])
+        return InferRequest(
+            model_name=self.model["name"],
+            model_version=self.model["version"],
+            inputs=[InputTensor(self.input_name, datatype, shape, data=raw)],
+            outputs=[OutputRequest(self.output_name)],
+        )
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.max_batch > 0 else len(images)
-        finishes = [
-            self.dataplane.infer(self._request(images[i : i + step]), lambda future: None)
-            for i in range(0, len(images), step)
-        ]
-        parts = [dict(finish().outputs)[self.output_name] for finish in finishes]
+        inferences = [self.dataplane.infer(self._request(images[i : i + step])) for i in range(0, len(images), step)]
+        parts = [inference.wait().outputs[0].data for inference in inferences]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 class EvaluationServicer(pb_grpc.EvaluationServicer):
-    def __init__(self, manager: ModelManager, datasets: dict[str, Dataset]) -> None:
-        self.manager = manager
-        self.dataplane = DataPlane(manager, manager.statistics)
+    def __init__(self, dataplane: DataPlane, datasets: dict[str, Dataset]) -> None:
+        self.dataplane = dataplane
         self.datasets = datasets
 
     def ListPlugins(self, request, context):
@@ -156,7 +165,8 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
         if request.on_error and request.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}")
         dataset = self.datasets[request.dataset]
-        backend = ServedBackend(self.dataplane, self.manager.get(request.model_name, request.model_version))
+        backend = ServedBackend(self.dataplane, self.dataplane.served(request.model_name, request.model_version))
+        recipe = dataset.recipe(backend.preprocessing)  # ImageNet-C: centre crop only
         plugins = registry.from_spec(request.plugins or registry.DEFAULT_SPEC)
         settings = Settings(
             batch_size=request.batch_size or DEFAULT_BATCH_SIZE,
@@ -172,6 +182,7 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
                     backend,
                     plugins,
                     settings,
+                    preprocessing=recipe,
                     cancel=cancel,
                     on_progress=lambda p: events.put(("progress", p)),
                 )
@@ -179,7 +190,7 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
                 events.put(
                     (
                         "report",
-                        report.build(backend.model, backend.runtime, entry, backend.preprocessing, settings, outcome),
+                        report.build(backend.model, backend.runtime, entry, recipe, settings, outcome),
                     )
                 )
             except Cancelled:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from convzoo.proto import grpc_service_pb2 as pb
-
 
 @dataclass
 class Duration:
@@ -84,6 +82,43 @@ class ModelCounters:
     batches: dict[int, BatchDurations] = field(default_factory=lambda: defaultdict(BatchDurations))
 
 
+@dataclass(frozen=True)
+class InferStatistics:
+    """Cumulative request durations of one model version (cache_*: response cache lookups, see ``Statistics.cache``)."""
+
+    success: Duration
+    fail: Duration
+    queue: Duration
+    compute_input: Duration
+    compute_infer: Duration
+    compute_output: Duration
+    cache_hit: Duration = field(default_factory=Duration)
+    cache_miss: Duration = field(default_factory=Duration)
+
+
+@dataclass(frozen=True)
+class BatchStatistics:
+    """Durations of the session runs of one batch size."""
+
+    batch_size: int
+    compute_input: Duration
+    compute_infer: Duration
+    compute_output: Duration
+
+
+@dataclass(frozen=True)
+class ModelStatistics:
+    """What the v2 statistics extension reports for one model version (``last_inference``: ms since the epoch)."""
+
+    name: str
+    version: str
+    last_inference: int
+    inference_count: int
+    execution_count: int
+    inference_stats: InferStatistics
+    batch_stats: list[BatchStatistics]
+
+
 class Statistics:
     """Thread-safe counters keyed by (model name, version). ``cache_metrics``: Prometheus shows
     Triton's response cache counters (as Triton does, only when the server has a cache)."""
@@ -141,14 +176,12 @@ class Statistics:
             batch.compute_infer.add(infer_ns)
             batch.compute_output.add(output_ns)
 
-    def to_proto(
-        self, name: str = "", version: str = "", loaded: list[tuple[str, str]] = ()
-    ) -> list[pb.ModelStatistics]:
-        """ModelStatistics of every (name, version) matching the filters (empty: any);
+    def snapshot(self, name: str = "", version: str = "", loaded: list[tuple[str, str]] = ()) -> list[ModelStatistics]:
+        """The statistics of every (name, version) matching the filters (empty: any);
         ``loaded`` versions are listed even before their first request."""
 
-        def duration(d: Duration) -> pb.StatisticDuration:
-            return pb.StatisticDuration(count=d.count, ns=d.ns)
+        def copy(d: Duration) -> Duration:
+            return Duration(d.count, d.ns)
 
         result = []
         with self._lock:
@@ -158,28 +191,28 @@ class Statistics:
                 if (name and model != name) or (version and ver != version):
                     continue
                 result.append(
-                    pb.ModelStatistics(
+                    ModelStatistics(
                         name=model,
                         version=ver,
                         last_inference=c.last_inference_ms,
                         inference_count=c.inference_count,
                         execution_count=c.execution_count,
-                        inference_stats=pb.InferStatistics(
-                            success=duration(c.success),
-                            fail=duration(c.fail),
-                            queue=duration(c.queue),
-                            compute_input=duration(c.compute_input),
-                            compute_infer=duration(c.compute_infer),
-                            compute_output=duration(c.compute_output),
-                            cache_hit=duration(c.cache_hit),
-                            cache_miss=duration(c.cache_miss),
+                        inference_stats=InferStatistics(
+                            success=copy(c.success),
+                            fail=copy(c.fail),
+                            queue=copy(c.queue),
+                            compute_input=copy(c.compute_input),
+                            compute_infer=copy(c.compute_infer),
+                            compute_output=copy(c.compute_output),
+                            cache_hit=copy(c.cache_hit),
+                            cache_miss=copy(c.cache_miss),
                         ),
                         batch_stats=[
-                            pb.InferBatchStatistics(
+                            BatchStatistics(
                                 batch_size=size,
-                                compute_input=duration(b.compute_input),
-                                compute_infer=duration(b.compute_infer),
-                                compute_output=duration(b.compute_output),
+                                compute_input=copy(b.compute_input),
+                                compute_infer=copy(b.compute_infer),
+                                compute_output=copy(b.compute_output),
                             )
                             for size, b in sorted(c.batches.items())
                         ],

@@ -1,4 +1,4 @@
-"""Check a ModelInferRequest against the model's config and decode its tensors.
+"""Check an inference request (``operations.InferRequest``) against the model's config and decode its tensors.
 
 Everything is checked before ONNX Runtime sees the request: input and output names,
 datatypes, ranks and dims, batch size, data length, BYTES framing, raw-vs-typed contents,
@@ -16,20 +16,20 @@ from convzoo.base import codec
 from convzoo.base.datatypes import DATATYPES
 from convzoo.base.errors import invalid
 from convzoo.base.preprocessing import decode_image, preprocess
-from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.server.model import Model, TensorSpec
+from convzoo.server.operations import BOOL, INT64, STRING, UINT64, InferRequest, InputTensor
 
 CLASSIFICATION = "classification"
-INTEGER = ("int64_param", "uint64_param")
+INTEGER = (INT64, UINT64)
 # Request parameters Triton clients send, and the types they must have (convzoo does not act
 # on them: gRPC deadlines bound the time a request may wait).
 REQUEST_PARAMETERS = {
     "priority": INTEGER,
     "timeout": INTEGER,
-    "sequence_id": INTEGER + ("string_param",),
-    "sequence_start": ("bool_param",),
-    "sequence_end": ("bool_param",),
-    "binary_data_output": ("bool_param",),
+    "sequence_id": INTEGER + (STRING,),
+    "sequence_start": (BOOL,),
+    "sequence_end": (BOOL,),
+    "binary_data_output": (BOOL,),
 }
 MAX_ELEMENTS = 2**63 - 1
 
@@ -106,19 +106,15 @@ def _as_text(array: np.ndarray, name: str) -> np.ndarray:
     return text
 
 
-def _input_data(request: pb.ModelInferRequest, index: int, tensor, spec: TensorSpec, datatype, shape) -> np.ndarray:
-    if request.raw_input_contents:
-        if tensor.HasField("contents"):
-            raise invalid(
-                f"input '{spec.name}' has typed contents but the request also uses raw_input_contents; send one or the other"
-            )
-        return codec.decode_raw(request.raw_input_contents[index], datatype, shape, spec.name)
-    if not tensor.HasField("contents"):
+def _input_data(tensor: InputTensor, spec: TensorSpec, datatype, shape) -> np.ndarray:
+    if tensor.data is not None:
+        return codec.decode_raw(tensor.data, datatype, shape, spec.name)
+    if tensor.contents is None:
         raise invalid(f"input '{spec.name}' has no data; expected raw_input_contents or contents")
-    return codec.decode_contents(tensor.contents, datatype, shape, spec.name)
+    return codec.decode_typed(tensor.contents, datatype, shape, spec.name)
 
 
-def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
+def validate(model: Model, request: InferRequest) -> ValidRequest:
     """The decoded feeds and requested outputs of a request, or INVALID_ARGUMENT."""
     check_parameters(request)
     specs = {spec.name: spec for spec in model.inputs}
@@ -132,13 +128,9 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
     missing = [name for name in specs if name not in names]
     if missing:
         raise invalid(f"missing input '{missing[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
-    if request.raw_input_contents and len(request.raw_input_contents) != len(request.inputs):
-        raise invalid(
-            f"request has {len(request.raw_input_contents)} raw_input_contents for {len(request.inputs)} inputs; expected one per input"
-        )
     feeds: dict[str, np.ndarray] = {}
     batch, batch_from = None, None
-    for index, tensor in enumerate(request.inputs):
+    for tensor in request.inputs:
         spec = specs[tensor.name]
         shape = tensor.shape  # converted to a list only once its rank is known to be right
         datatype = DATATYPES.get(tensor.datatype)
@@ -149,7 +141,7 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
         if spec.image_input and datatype.name == "BYTES":
             rows = _image_shape(model, spec, shape)
             shape = list(shape)
-            images = _input_data(request, index, tensor, spec, datatype, shape)
+            images = _input_data(tensor, spec, datatype, shape)
             array = _decode_images(model, spec, images)
         else:
             if datatype is not spec.datatype:
@@ -157,7 +149,7 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
                 raise invalid(f"input '{spec.name}' has datatype {datatype.name}; expected {spec.datatype.name}{also}")
             _check_shape(model, spec, shape)
             shape = list(shape)
-            array = _input_data(request, index, tensor, spec, datatype, shape)
+            array = _input_data(tensor, spec, datatype, shape)
             if datatype.name == "BYTES":
                 array = _as_text(array, spec.name)
             rows = shape[0] if model.max_batch_size > 0 else 1
@@ -168,7 +160,7 @@ def validate(model: Model, request: pb.ModelInferRequest) -> ValidRequest:
     return ValidRequest(feeds, requested_outputs(model, request), batch or 1)
 
 
-def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[RequestedOutput]:
+def requested_outputs(model: Model, request: InferRequest) -> list[RequestedOutput]:
     """The outputs asked for, in order (all of the model's when none are named)."""
     specs = {spec.name: spec for spec in model.outputs}
     if not request.outputs:
@@ -184,11 +176,11 @@ def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[Reque
         k = 0
         if CLASSIFICATION in output.parameters:
             parameter = output.parameters[CLASSIFICATION]
-            kind = parameter.WhichOneof("parameter_choice")
-            k = getattr(parameter, kind) if kind in INTEGER else 0
+            k = parameter.value if parameter.kind in INTEGER else 0
             if k <= 0:
+                shown = parameter.value if parameter.kind else "nothing"
                 raise invalid(
-                    f"output '{output.name}': parameter 'classification' must be an integer > 0, got {kind}={getattr(parameter, kind) if kind else 'nothing'}"
+                    f"output '{output.name}': parameter 'classification' must be an integer > 0, got {parameter.kind}={shown}"
                 )
             if specs[output.name].datatype.name in ("BYTES", "BOOL"):
                 raise invalid(
@@ -198,10 +190,10 @@ def requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[Reque
     return result
 
 
-def check_parameters(request: pb.ModelInferRequest) -> None:
+def check_parameters(request: InferRequest) -> None:
     """Known request parameters must have their type; unknown ones are ignored, as Triton does."""
     for name, allowed in REQUEST_PARAMETERS.items():
         if name in request.parameters:
-            kind = request.parameters[name].WhichOneof("parameter_choice")
+            kind = request.parameters[name].kind
             if kind not in allowed:
                 raise invalid(f"request parameter '{name}' must be {' or '.join(allowed)}, got {kind or 'nothing'}")

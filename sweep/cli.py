@@ -39,15 +39,25 @@ def register_sweep(subparsers) -> None:
         help="evaluate each cell on a Ray cluster (as for eval --ray; exports stay on this machine)",
     )
     p.add_argument("--ray-actors", type=positive_int, default=2, metavar="N", help="ONNX Runtime actors with --ray")
+    p.add_argument(
+        "--robustness",
+        action="append",
+        default=[],
+        metavar="LAYOUT=PATH",
+        help="also evaluate every model on this robustness set (imagenet-c, imagenet-a, imagenet-r, imagenet-sketch, "
+        "or any layout) into <model>.<layout>.json; repeatable; compare adds the robustness table",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_sweep)
 
 
 def _sweep(args) -> int:
     from convzoo.sweep.grid import cells
+    from convzoo.sweep.robustness import parse
     from convzoo.sweep.run import Plan, sweep
 
     grid = cells(args.archs, args.activations, args.precisions)
+    robust = tuple(parse(text) for text in args.robustness)
     plan = Plan(
         weights=args.weights,
         data=args.data,
@@ -63,6 +73,7 @@ def _sweep(args) -> int:
         ray=args.ray,
         ray_actors=args.ray_actors,
         progress=not args.no_progress,
+        robustness=robust,
     )
     print(f"sweep: {len(grid)} models: {', '.join(cell.name for cell in grid)}", flush=True)
     print(sweep(plan, grid, lambda line: print(f"sweep: {line}", flush=True)), end="")

@@ -23,6 +23,7 @@ from convzoo.plugins import job
 from convzoo.plugins.backends import file_sha256
 from convzoo.plugins.cli import register_eval
 from convzoo.plugins.compare import compare
+from convzoo.sweep import robustness
 from convzoo.sweep.grid import NUM_CLASSES, Cell, card_matches, wanted_weights
 
 VERSION = 1  # the sweep's models live in version 1 of their repository folder
@@ -46,6 +47,7 @@ class Plan:
     ray: str | None = None  # None: in-process; "": a local Ray; else a ray.init address
     ray_actors: int = 2
     progress: bool = True
+    robustness: tuple = ()  # RobustSet(layout, path) of each --robustness set (sweep/robustness.py)
 
 
 def model_path(plan: Plan, cell: Cell) -> Path:
@@ -120,15 +122,19 @@ def sweep(plan: Plan, cells: list[Cell], say: Callable[[str], None] = print) -> 
     used = dataset.samples[: plan.limit] if plan.limit is not None else dataset.samples
     data_hash = manifest.sha256(used)
     plan.reports.mkdir(parents=True, exist_ok=True)
+    robust_reports = []
     for cell in cells:
         model = ensure_model(plan, cell, say)
         report = report_path(plan, cell)
         if report_is_current(report, file_sha256(model), data_hash):
             say(f"{cell.name}: report kept ({report}: same model sha256 and data manifest)")
-            continue
-        say(f"{cell.name}: evaluating")
-        result = job.from_args(eval_arguments(plan, model, report))
-        say(f"{cell.name}: top-1 {result['metrics'].get('top1', float('nan')):.3f}% -> {report}")
+        else:
+            say(f"{cell.name}: evaluating")
+            result = job.from_args(eval_arguments(plan, model, report))
+            say(f"{cell.name}: top-1 {result['metrics'].get('top1', float('nan')):.3f}% -> {report}")
+        robust_reports += robustness.evaluate_sets(plan, cell.name, model, say)
     return compare(
-        [report_path(plan, cell) for cell in cells], plan.reports / "compare.md", plan.reports / "compare.png"
+        [report_path(plan, cell) for cell in cells] + robust_reports,
+        plan.reports / "compare.md",
+        plan.reports / "compare.png",
     )

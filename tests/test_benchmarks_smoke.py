@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks import registry  # noqa: E402
+from benchmarks import peer_envs, perf_analyzer_tool, registry  # noqa: E402
 from benchmarks.measure import Figure, Target, rotate  # noqa: E402
+from benchmarks.process_cost import Usage  # noqa: E402
 
 CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "precision"}
 
@@ -75,3 +77,100 @@ def test_rotate_measures_every_side_each_round_in_a_rotating_order():
 def test_the_peers_case_runs_only_when_named():
     (peers,) = registry.select("peers")
     assert not peers.default and "peers" not in {c.name for c in registry.select(None)}
+
+
+# perf_analyzer 2.41.0's report of one concurrency, as it prints it against `convzoo serve`.
+PERF_ANALYZER_REPORT = """Request concurrency: 1
+  Client:
+    Request count: 3478
+    Throughput: 482.469 infer/sec
+    p50 latency: 1897 usec
+    p90 latency: 2667 usec
+    p95 latency: 3129 usec
+    p99 latency: 4484 usec
+    Avg gRPC time: 2056 usec ((un)marshal request/response 6 usec + response wait 2050 usec)
+  Server:
+    Inference count: 3479
+    Execution count: 3479
+    Successful request count: 3479
+    Avg request latency: 1424 usec (overhead 149 usec + queue 19 usec + compute input 12 usec + compute infer 1243 usec + compute output 0 usec)
+"""
+
+
+def test_perf_analyzer_reports_read_as_client_and_server_figures():
+    figures = perf_analyzer_tool.parse(PERF_ANALYZER_REPORT)
+    assert figures["items_per_s"] == 482.469
+    assert (figures["p50"], figures["p99"]) == pytest.approx((1897e-6, 4484e-6))
+    assert (figures["request"], figures["overhead"], figures["queue"]) == pytest.approx((1424e-6, 149e-6, 19e-6))
+    assert figures["compute"] == pytest.approx((12 + 1243 + 0) * 1e-6)
+    with pytest.raises(ValueError, match="server-side breakdown"):
+        perf_analyzer_tool.parse(PERF_ANALYZER_REPORT.split("  Server:")[0])
+
+
+@pytest.mark.slow
+def test_the_perf_analyzer_case_reports_every_row_with_the_servers_breakdown(tmp_path):
+    root = peer_envs.peers_dir(tmp_path)
+    tool, note = perf_analyzer_tool.ensure(root)
+    if tool is None:
+        pytest.skip(f"perf_analyzer cannot be had here: {note}")
+    output = tmp_path / "results.json"
+    command = [sys.executable, "-m", "benchmarks", "--cases", "perf_analyzer", "--rounds", "1", "--seconds", "0.1"]
+    done = subprocess.run(
+        [*command, "--work-dir", str(tmp_path / "work"), "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, peer_envs.PEERS_DIR_ENV: str(root)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(output.read_text())["figures"]
+    names = [f["name"] for f in figures]
+    assert names[:4] == [
+        f"{api}, tiny batch 1, {n} concurrent: server overhead / 100 µs" for api in ("gRPC", "HTTP") for n in (1, 8)
+    ]
+    assert [f["target"] for f in figures[:4]] == [{"value": 1.0, "at_least": False}, None, None, None]
+    for figure in figures:
+        (sample,) = figure["samples"]
+        measured = sample["a"]
+        assert 0 < measured["overhead"] < measured["request"] and measured["compute"] > 0
+        assert measured["p50"] <= measured["p99"] and measured["items_per_s"] > 0
+    memory_rows = [line for line in done.stdout.splitlines() if "system shared memory" in line]
+    assert len(memory_rows) == 4
+    if len(figures) == 4:  # the server does not offer the extension: said in the table, not run
+        assert all("not run" in line for line in memory_rows)
+
+
+BUSY_SERVER = """
+import subprocess, sys, threading, time
+child = subprocess.Popen([sys.executable, "-c", "import sys, time\\nend = time.process_time() + 0.3\\nwhile time.process_time() < end: pass\\nprint(flush=True)\\nsys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+child.stdout.readline()
+ping, pong, done, never = threading.Event(), threading.Event(), threading.Semaphore(0), threading.Event()
+def echo():
+    for _ in range(200):
+        ping.wait(); ping.clear(); pong.set()
+    done.release(); never.wait()  # stays alive: a thread's counts leave /proc with it
+def call():
+    for _ in range(200):
+        ping.set(); pong.wait(); pong.clear()
+    done.release(); never.wait()
+for target in (echo, call):  # the main thread only waits
+    threading.Thread(target=target, daemon=True).start()
+done.acquire(); done.acquire()
+print(flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_servers_usage_counts_its_children_cpu_and_every_threads_hand_offs():
+    server = subprocess.Popen([sys.executable, "-c", BUSY_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        server.stdout.readline()
+        used = Usage.of(server.pid)
+    finally:
+        server.stdin.close()
+        server.wait(30)
+    assert used.cpu_seconds >= 0.25  # the child's busy loop
+    assert used.voluntary_switches >= 200  # each round trip blocks one of the two threads at least once
+    assert used.context_switches == used.voluntary_switches + used.involuntary_switches
+    assert (used - used).cpu_seconds == 0 and (used - used).context_switches == 0

@@ -18,10 +18,8 @@ from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server import evaluation_service
-from convzoo.server.app import InferenceServer, ServerSettings
-from convzoo.server.manager import ModelManager
+from convzoo.server.app import ServerSettings, build
 from convzoo.server.model import LoadOptions
-from convzoo.server.statistics import Statistics
 
 PLUGINS = "top1,top5,per_class,confusion,calibration"
 ITEMS = pair_items(lambda i, c: f"{wnid(c)}/{i}.JPEG") + [
@@ -36,10 +34,13 @@ def server(tmp_path_factory):
     draw(root / "data", ITEMS)
     path = model(root / "repo" / "synthetic" / "1" / "model.onnx")
     model(root / "repo" / "bare" / "1" / "model.onnx", preprocessing=None)
-    manager = ModelManager(root / "repo", LoadOptions(device=DeviceRequest("cpu")), Statistics())
     args = argparse.Namespace(dataset=[("tiny", root / "data")])
-    service = evaluation_service.create(args, manager)
-    running = InferenceServer(manager, Statistics(), ServerSettings(port=0, metrics_port=None), [service])
+    running = build(
+        root / "repo",
+        LoadOptions(device=DeviceRequest("cpu")),
+        ServerSettings(port=0, metrics_port=None),
+        lambda dataplane: [evaluation_service.create(args, dataplane)],
+    )
     running.start()
     yield argparse.Namespace(address=f"127.0.0.1:{running.port}", root=root, data=root / "data", model=path)
     running.stop(0)
@@ -150,7 +151,7 @@ def test_dataset_flag_parsing():
 
 def test_serve_gets_the_dataset_flag_through_the_services_hook(tmp_path):
     from convzoo.cli.commands import build_parser
-    from convzoo.server import services
+    from convzoo.server.grpc import services
 
     args = build_parser().parse_args(
         ["serve", "--repository", str(tmp_path), "--dataset", "val=/data/val", "--dataset", "v2=/data/v2"]
@@ -158,4 +159,4 @@ def test_serve_gets_the_dataset_flag_through_the_services_hook(tmp_path):
     assert args.dataset == [("val", Path("/data/val")), ("v2", Path("/data/v2"))]
     args.dataset = [("missing", tmp_path / "nowhere")]
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        services.create(args, manager=None)
+        services.create(args, dataplane=None)

@@ -14,7 +14,7 @@ from convzoo.base import imagenet
 from convzoo.plugins import registry
 from convzoo.plugins.api import Batch, class_ranks
 
-ALL_PLUGINS = ["topk", "per_class", "confusion", "calibration", "real", "latency"]
+ALL_PLUGINS = ["topk", "per_class", "confusion", "calibration", "real", "latency", "corruption"]
 
 
 def random_batches(seed=0, rows=300, classes=1000, size=64):

@@ -192,7 +192,7 @@ def test_statistics_count_hits_and_misses_for_model_statistics_and_prometheus():
     statistics.cache("classifier", "1", hit=False, ns=5_000)
     statistics.cache("classifier", "1", hit=True, ns=2_000)
     statistics.cache("classifier", "1", hit=True, ns=1_000)
-    (stats,) = statistics.to_proto("classifier")
+    (stats,) = statistics.snapshot("classifier")
     assert (stats.inference_stats.cache_hit.count, stats.inference_stats.cache_hit.ns) == (2, 3_000)
     assert (stats.inference_stats.cache_miss.count, stats.inference_stats.cache_miss.ns) == (1, 5_000)
     text = statistics.triton_counters_text()

@@ -3,6 +3,8 @@ cancellation, a failing run, closing. Every wait is on a future, none on the clo
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from server_repository import IMAGE, classifier_config, classifier_logits, write
 
 from convzoo.base.device import DeviceRequest
 from convzoo.base.errors import ServingError
+from convzoo.server import batcher as batcher_module
 from convzoo.server.batcher import Batcher
 from convzoo.server.model import LoadOptions, load
 from convzoo.server.repository import read_model
@@ -45,7 +48,7 @@ def rows(count: int, seed: int) -> dict[str, np.ndarray]:
 
 def counters(statistics: Statistics, model) -> tuple[int, int, list[int]]:
     """(executions, inferences, batch sizes run) of the model."""
-    (stats,) = statistics.to_proto(model.name, str(model.version))
+    (stats,) = statistics.snapshot(model.name, str(model.version))
     return stats.execution_count, stats.inference_count, [b.batch_size for b in stats.batch_stats]
 
 
@@ -137,3 +140,22 @@ def test_a_model_without_batching_runs_one_request_at_a_time(models, statistics)
         np.testing.assert_array_equal(future.result(RESULT_S)["Y"], request["X"] * 2)
     queue.close()
     assert counters(statistics, model)[:2] == (3, 3)
+
+
+def test_a_worker_that_cannot_start_stops_the_others_and_the_error_is_raised(models, statistics, monkeypatch):
+    started: list[threading.Thread] = []
+
+    class ScarceThread(threading.Thread):
+        """The second thread cannot start, as when the process has no threads left."""
+
+        def start(self):
+            if started:
+                raise RuntimeError("can't start new thread")
+            super().start()
+            started.append(self)
+
+    monkeypatch.setattr(batcher_module.threading, "Thread", ScarceThread)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        batcher(models["classifier"], statistics, workers=2)
+    monkeypatch.undo()
+    assert len(started) == 1 and not started[0].is_alive()  # the first worker was stopped and joined

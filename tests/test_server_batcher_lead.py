@@ -5,8 +5,9 @@ never strands the ones behind it; a drain runs what is queued even if no one wai
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, wait
 
 import numpy as np
 import pytest
@@ -73,3 +74,42 @@ def test_a_drain_runs_queued_leading_requests_no_one_waits_for(model):
     for future, batch in zip(futures, batches):
         assert future.done()
         assert np.array_equal(future.result()["logits"], classifier_logits(batch))
+
+
+def test_a_waiter_that_times_out_raises_and_a_batcher_thread_runs_its_request(model):
+    running, go = threading.Event(), threading.Event()
+    held = dataclasses.replace(model)
+
+    def held_run(feeds, names):
+        running.set()
+        assert go.wait(60), "the test never let the run finish"
+        return model.run(feeds, names)
+
+    held.run = held_run
+    batcher = Batcher(held, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
+    first, second = images(1, 0), images(2, 1)
+    try:
+        running_future = batcher.submit({"input": first})  # a batcher thread runs it and holds the only slot
+        assert running.wait(60)
+        waiting = batcher.submit({"input": second}, lead=True)
+        outcome, answered = {}, threading.Event()
+
+        def wait_briefly() -> None:
+            try:
+                waiting.result(timeout=0.01)
+            except TimeoutError as exc:
+                outcome["error"] = exc
+            finally:
+                answered.set()
+
+        threading.Thread(target=wait_briefly, daemon=True).start()
+        assert answered.wait(60), "result(timeout) waited on while the run slot stayed busy"
+        assert isinstance(outcome.get("error"), TimeoutError)
+        assert not waiting.done()  # still queued: a timeout does not cancel, as with any Future
+    finally:
+        go.set()
+    assert np.array_equal(running_future.result(timeout=60)["logits"], classifier_logits(first))
+    done, _ = wait([waiting], timeout=60)  # no one waits in result() now: a batcher thread must run it
+    assert done == {waiting}
+    assert np.array_equal(waiting.result()["logits"], classifier_logits(second))
+    batcher.close(timeout=30)

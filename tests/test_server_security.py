@@ -23,7 +23,7 @@ from server_repository import IMAGE, VENV_BIN, classifier_logits, run_serve, sta
 from convzoo.client.channel import Security, open_channel
 from convzoo.client.inference import InferenceClient, InferenceServerError, build_request
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
-from convzoo.server.auth import REFUSAL
+from convzoo.server.grpc.auth import REFUSAL
 
 BATCH = np.ones((1, 3, IMAGE, IMAGE), np.float32)
 TOKEN = "s3cret-token"

@@ -1,4 +1,4 @@
-"""Request validation in-process (no gRPC, no subprocess): what a valid request decodes to, and
+"""Request validation in-process (no server, no subprocess): what a valid request decodes to, and
 the INVALID_ARGUMENT messages of docs/errors.md for the common mistakes. The full catalogue is
 checked over the wire in test_server_validation.py."""
 
@@ -16,6 +16,7 @@ from convzoo.base.device import DeviceRequest
 from convzoo.base.errors import ServingError
 from convzoo.base.preprocessing import decode_image, preprocess
 from convzoo.client.inference import build_request
+from convzoo.server.grpc.messages import infer_request
 from convzoo.server.model import LoadOptions, load
 from convzoo.server.repository import read_model
 from convzoo.server.validation import RequestedOutput, validate
@@ -46,6 +47,11 @@ def images(*encoded: bytes) -> np.ndarray:
     return array
 
 
+def typed(*args, **kwargs):
+    """The data plane's typed request of what convzoo's gRPC client sends."""
+    return infer_request(build_request(*args, **kwargs))
+
+
 def refused(model, request) -> str:
     with pytest.raises(ServingError) as error:
         validate(model, request)
@@ -55,7 +61,7 @@ def refused(model, request) -> str:
 
 def test_a_tensor_request_decodes_to_its_feeds(models):
     valid = validate(
-        models["classifier"], build_request("classifier", {"input": BATCH}, outputs=["logits"], classification_k=3)
+        models["classifier"], typed("classifier", {"input": BATCH}, outputs=["logits"], classification_k=3)
     )
     assert valid.batch == 2
     np.testing.assert_array_equal(valid.feeds["input"], BATCH)
@@ -65,14 +71,14 @@ def test_a_tensor_request_decodes_to_its_feeds(models):
 def test_encoded_images_are_decoded_with_the_models_recipe(models):
     model = models["classifier"]
     encoded = [png(0), png(1), png(2)]
-    valid = validate(model, build_request("classifier", {"input": images(*encoded)}))
+    valid = validate(model, typed("classifier", {"input": images(*encoded)}))
     assert valid.batch == 3 and valid.feeds["input"].shape == (3, 3, IMAGE, IMAGE)
     expected = np.stack([preprocess(decode_image(data), model.preprocessing) for data in encoded])
     np.testing.assert_array_equal(valid.feeds["input"], expected)
 
 
 def test_an_image_that_is_not_one_is_named_by_index_without_object_reprs(models):
-    request = build_request("classifier", {"input": images(png(0), b"plain text, not an image")})
+    request = typed("classifier", {"input": images(png(0), b"plain text, not an image")})
     message = refused(models["classifier"], request)
     assert (
         message == "input 'input': image 1: cannot decode image: not in an image format Pillow reads (JPEG, PNG, ...)"
@@ -81,28 +87,28 @@ def test_an_image_that_is_not_one_is_named_by_index_without_object_reprs(models)
 
 def test_strings_become_text(models):
     text = images(b"a", b"b")
-    valid = validate(models["strings"], build_request("strings", {"TEXT": text.reshape(1, 2)}))
+    valid = validate(models["strings"], typed("strings", {"TEXT": text.reshape(1, 2)}))
     assert valid.feeds["TEXT"].tolist() == [["a", "b"]]
 
 
 def test_names_datatypes_and_shapes_are_checked_before_onnx_runtime(models):
     int_add = models["int_add"]
     ones = np.ones((1, 4), np.int32)
-    assert refused(int_add, build_request("int_add", {"INPUT0": ones})) == (
+    assert refused(int_add, typed("int_add", {"INPUT0": ones})) == (
         "missing input 'INPUT1' for model 'int_add'; expected inputs: INPUT0, INPUT1"
     )
-    assert refused(int_add, build_request("int_add", {"INPUT0": ones, "INPUT1": ones, "INPUT9": ones})) == (
+    assert refused(int_add, typed("int_add", {"INPUT0": ones, "INPUT1": ones, "INPUT9": ones})) == (
         "unknown input 'INPUT9' for model 'int_add'; expected inputs: INPUT0, INPUT1"
     )
-    assert refused(int_add, build_request("int_add", {"INPUT0": ones.astype(np.float32), "INPUT1": ones})) == (
+    assert refused(int_add, typed("int_add", {"INPUT0": ones.astype(np.float32), "INPUT1": ones})) == (
         "input 'INPUT0' has datatype FP32; expected INT32"
     )
-    assert refused(int_add, build_request("int_add", {"INPUT0": ones, "INPUT1": np.ones((2, 4), np.int32)})) == (
+    assert refused(int_add, typed("int_add", {"INPUT0": ones, "INPUT1": np.ones((2, 4), np.int32)})) == (
         "input 'INPUT1' has batch size 2; expected 1 like input 'INPUT0'"
     )
-    assert refused(models["classifier"], build_request("classifier", {"input": BATCH[:, :, :4]})).startswith(
+    assert refused(models["classifier"], typed("classifier", {"input": BATCH[:, :, :4]})).startswith(
         "input 'input' has shape [2,3,4,8]; expected [-1,3,8,8]"
     )
-    assert refused(models["classifier"], build_request("classifier", {"input": BATCH}, outputs=["probs"])) == (
+    assert refused(models["classifier"], typed("classifier", {"input": BATCH}, outputs=["probs"])) == (
         "unknown output 'probs' for model 'classifier'; expected one of: logits"
     )

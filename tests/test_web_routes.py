@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from convzoo.base import web
-from convzoo.server.web import WebRoutes, is_public, owns
+from convzoo.server.http.web import WebRoutes, is_public, owns
 
 
 def test_the_page_and_its_files_are_public_and_carry_a_content_security_policy():

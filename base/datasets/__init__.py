@@ -71,6 +71,8 @@ def detect(path: Path) -> str:
     installed = _installed()
     offered = [name for name, layout in installed.items() if path.is_dir() or layout.reads_files]
     candidates = [name for name in offered if installed[name].detect(path)]
+    shadowed = {installed[name].specialises for name in candidates}
+    candidates = [name for name in candidates if name not in shadowed]
     preferred = [name for name in candidates if not installed[name].fallback]
     chosen = preferred or candidates
     if len(chosen) == 1:

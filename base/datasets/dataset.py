@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from convzoo.base import imagenet
+from convzoo.base.preprocessing import Preprocessing
 
 # Files a folder-scanning layout picks up; decoding is by content, whatever the suffix says.
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -17,6 +20,10 @@ class Sample:
     path: Path
     label: int
     sample_id: str  # the path relative to the dataset root, with forward slashes
+    # Set by ``--corrupt``: the ImageNet-C corruption applied after the crop, its severity and seed.
+    corruption: str = ""
+    severity: int = 0
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -25,15 +32,45 @@ class Dataset:
     root: Path
     samples: tuple[Sample, ...]
     labels_from: str  # where the labels came from, for the report
+    # The classes the dataset defines (ImageNet-A/-R: 200 of the 1000); logits are restricted
+    # to them before any top-k. Empty: all 1000.
+    classes: tuple[int, ...] = ()
+    # Whether the dataset's authors resize before the centre crop (False: the files are already
+    # the crop's size, as ImageNet-C's 224x224 ones, and are only centre-cropped and normalised).
+    resize: bool = True
+    # What the authors' evaluation applies, in words, for the report ("" : the model's own recipe).
+    preprocessing_note: str = ""
 
     def describe(self) -> dict:
-        return {
+        described = {
             "layout": self.layout,
             "root": str(self.root),
             "size": len(self.samples),
             "classes": len({s.label for s in self.samples}),
             "labels_from": self.labels_from,
         }
+        if self.classes:
+            described["class_subset"] = {"name": self.layout, "classes": len(self.classes)}
+        if self.preprocessing_note:
+            described["preprocessing"] = self.preprocessing_note
+        return described
+
+    def recipe(self, model_recipe: Preprocessing) -> Preprocessing:
+        """The model's recipe as this dataset's authors apply it (no resize: centre crop only)."""
+        return model_recipe if self.resize else model_recipe.override(resize_size=model_recipe.crop_size)
+
+    def restrict(self, logits: np.ndarray) -> np.ndarray:
+        """``logits [B, 1000]`` with every class outside ``classes`` at -inf (unchanged without a subset).
+
+        The top-k, ranks and softmax over the result equal those over the subset's own logits,
+        while the class indices stay those of the 1000 ImageNet classes.
+        """
+        if not self.classes:
+            return logits
+        restricted = np.full_like(logits, -np.inf)
+        columns = np.asarray(self.classes)
+        restricted[:, columns] = logits[:, columns]
+        return restricted
 
 
 def natural_key(name: str) -> list:

@@ -23,6 +23,9 @@ class Layout(ABC):
     fallback: ClassVar[bool] = False
     # Whether ``--data`` may name a file in this layout (a folder is always offered).
     reads_files: ClassVar[bool] = False
+    # A layout stored like another (ImageNet-A is an ImageFolder of 200 classes) names it here:
+    # when both match, auto-detection takes the specialised one.
+    specialises: ClassVar[str | None] = None
 
     @abstractmethod
     def detect(self, root: Path) -> bool:

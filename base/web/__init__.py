@@ -1,7 +1,7 @@
 """The web page's static files: HTML, CSS, JavaScript and the vendored chart library.
 
 Plain files with no build step. They live in ``base`` because two rooms use them: the server
-serves the page (``convzoo.server.web``) and ``convzoo compare --html`` inlines the compare
+serves the page (``convzoo.server.http.web``) and ``convzoo compare --html`` inlines the compare
 view into one self-contained file (``convzoo.plugins.compare_html``).
 """
 

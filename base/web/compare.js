@@ -14,7 +14,10 @@
   const Y_AXES = {
     top1: { label: "top-1 accuracy (%)", value: (m) => m.top1 },
     top5: { label: "top-5 accuracy (%)", value: (m) => m.top5 },
+    mce: { label: "mCE (% of the baseline's; lower is better)", value: (m) => m.mce ?? null },
+    relative_mce: { label: "relative mCE (%; lower is better)", value: (m) => m.relative_mce ?? null },
   };
+  const SEVERITIES = ["1", "2", "3", "4", "5"];
   const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 
   function summaryTable(models) {
@@ -96,7 +99,8 @@
       chart.options.scales.x.title.text = X_AXES[xSelect.value].label;
       chart.options.scales.y.title.text = Y_AXES[ySelect.value].label;
       const highest = Math.max(0, ...shown.map((p) => p.y));
-      chart.options.scales.y.max = Math.min(100, Math.ceil(highest * 1.15 + 1)); // a percentage stays within 0-100
+      const accuracy = ySelect.value === "top1" || ySelect.value === "top5"; // mCE may pass 100
+      chart.options.scales.y.max = accuracy ? Math.min(100, Math.ceil(highest * 1.15 + 1)) : Math.ceil(highest * 1.15 + 1);
       chart.update();
       const left = models.filter((m) => !shown.some((p) => p.model === m)).map((m) => m.name);
       missing.textContent = left.length ? `Not plotted (no ${X_AXES[xSelect.value].label} or accuracy): ${left.join(", ")}` : "";
@@ -184,6 +188,68 @@
     );
   }
 
+  function robustnessTable(rows) {
+    return table(
+      "One row per model: its clean, ImageNet-C, -A, -R and -Sketch reports (A and R over their 200 classes)",
+      ["model", "arch / variant", "clean top-1 %", "mCE %", "relative mCE %", "ImageNet-A top-1 %", "ImageNet-R top-1 %", "Sketch top-1 %", "not in mCE"],
+      rows.map((r) => [
+        r.model,
+        r.arch || "–",
+        fmt(r.clean_top1, 3),
+        fmt(r.mce, 2),
+        fmt(r.relative_mce, 2),
+        fmt(r.a_top1, 3),
+        fmt(r.r_top1, 3),
+        fmt(r.sketch_top1, 3),
+        r.missing && r.missing.length ? r.missing.join(", ") : "–",
+      ]),
+      { id: "robustness-table", className: "numbers" },
+    );
+  }
+
+  /** One model's corruption x severity top-1 errors: a table whose cells darken with the error. */
+  function heatmap(r) {
+    const corruptions = Object.keys(r.errors);
+    return el(
+      "table",
+      { className: "numbers heatmap", "aria-label": `${r.model}: top-1 error (%) per corruption and severity` },
+      el("caption", {}, `${r.model}: top-1 error % by corruption and severity`),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "corruption"), SEVERITIES.map((s) => el("th", { scope: "col" }, `severity ${s}`)))),
+      el(
+        "tbody",
+        {},
+        corruptions.map((c) =>
+          el(
+            "tr",
+            {},
+            el("th", { scope: "row" }, c),
+            SEVERITIES.map((s) => {
+              const value = r.errors[c][s];
+              const cell = el("td", {}, fmt(value, 1));
+              if (value !== undefined) {
+                const share = Math.max(0, Math.min(100, value)) / 100;
+                cell.style.backgroundColor = `rgba(214, 39, 40, ${(0.08 + 0.8 * share).toFixed(3)})`;
+                if (share > 0.6) cell.style.color = "#fff";
+              }
+              return cell;
+            }),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function robustness(data) {
+    const rows = data.robustness || [];
+    if (!rows.length) return null;
+    const maps = rows.filter((r) => r.errors && Object.keys(r.errors).length);
+    return [
+      el("h3", {}, "Robustness"),
+      robustnessTable(rows),
+      maps.length ? el("div", { className: "side-by-side", id: "heatmaps" }, maps.map(heatmap)) : null,
+    ];
+  }
+
   /** Fill ``root`` with the comparison of ``data.models``. */
   function render(root, data) {
     if (!data.models || !data.models.length) {
@@ -193,6 +259,7 @@
     fill(root, 
       el("h3", {}, "Table"),
       summaryTable(data.models),
+      robustness(data),
       el("h3", {}, "Accuracy against cost"),
       plot(data.models),
       el("h3", {}, "Per-class accuracy"),

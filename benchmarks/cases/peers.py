@@ -3,8 +3,10 @@
 Every server serves the same file with the same ONNX Runtime threads (``benchmarks.peer_servers``)
 and gets the same unmodified tritonclient load: one load-generator process per protocol and
 client count (``benchmarks.load_generator``), measuring the servers in a rotating order
-round by round. The peers live in their own venvs (``benchmarks.peer_envs``), never in
-convzoo's. The REST rows run when ``convzoo serve`` offers ``--http-port``; MLServer has no
+round by round. Each sample also reads what the server spent per request from ``/proc``
+(``benchmarks.process_cost``: CPU time of its process and children, voluntary context
+switches of every thread), steadier than throughput when the load generator shares the
+cores. The peers live in their own venvs (``benchmarks.peer_envs``), never in convzoo's. The REST rows run when ``convzoo serve`` offers ``--http-port``; MLServer has no
 binary REST extension, so REST is measured against KServe only.
 """
 
@@ -21,6 +23,7 @@ from benchmarks import peer_envs, peer_servers
 from benchmarks.context import Context
 from benchmarks.measure import Figure, Target, percentile, rotate
 from benchmarks.models import TINY
+from benchmarks.process_cost import Usage
 from benchmarks.registry import case
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,9 +44,11 @@ class Load:
         return f"{api}, {self.model} batch 1, {self.clients} client{'s' * (self.clients > 1)}"
 
 
+# CPU per request: the server's CPU time (its process and children, from /proc) / requests served.
+LEAN = Target(0.6, at_least=False)
 LOADS = [
-    Load("grpc", "tiny", 1, 2, {"items_per_s": Target(1.1)}),
-    Load("grpc", "tiny", 16, 2, {"items_per_s": Target(1.25)}),
+    Load("grpc", "tiny", 1, 2, {"items_per_s": Target(1.1), "p50": Target(0.9, at_least=False), "cpu": LEAN}),
+    Load("grpc", "tiny", 16, 2, {"items_per_s": Target(1.25), "cpu": LEAN}),
     Load("grpc", "resnet50", 4, 8, {"items_per_s": Target(1.0), "p99": Target(1.1, at_least=False)}),
     Load("http", "tiny", 1, 2, {"items_per_s": Target(1.5)}),
     Load("http", "tiny", 16, 2, {"items_per_s": Target(1.5)}),
@@ -57,15 +62,21 @@ class LoadGenerator:
         command = [sys.executable, "-m", "benchmarks.load_generator", protocol, str(clients)]
         self.process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def measure(self, url: str, model: str, shape: list[int], seconds: float) -> dict:
+    def measure(self, url: str, model: str, shape: list[int], seconds: float, server_pid: int) -> dict:
+        """One sample: throughput, latencies, and what the server (``server_pid``) spent per request."""
         job = {"url": url, "model": model, "input": "input", "shape": shape, "seconds": seconds}
+        before = Usage.of(server_pid)
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
         answer = json.loads(self.process.stdout.readline() or '{"error": "the load generator exited"}')
+        spent = Usage.of(server_pid) - before
         if "error" in answer:
             raise RuntimeError(answer["error"])
         latencies = answer["latencies"]
         return {
+            "cpu": spent.cpu_seconds / answer["count"],
+            "switches": spent.voluntary_switches / answer["count"],
+            "all_switches": spent.context_switches / answer["count"],
             "items_per_s": shape[0] * answer["count"] / answer["wall"],
             "p50": percentile(latencies, 50),
             "p99": percentile(latencies, 99),
@@ -119,6 +130,7 @@ def run(context: Context) -> list[Figure]:
             context.start_server(repository, *(["--http-port", str(http_port)] if rest else []))
         )
         urls = {CONVZOO: {"grpc": convzoo.url, "http": f"127.0.0.1:{http_port}"}}
+        pids = {CONVZOO: convzoo.process.pid}
         starters = {KSERVE: peer_servers.kserve_server, MLSERVER: peer_servers.mlserver_server}
         for label, python in pythons.items():
             folder = context.work_dir / "peers_run" / label.lower()
@@ -128,19 +140,20 @@ def run(context: Context) -> list[Figure]:
                 _say(f"{label} left out: {str(exc).splitlines()[0]}")
                 continue
             urls[label] = {"grpc": server.grpc_url, "http": server.http_url}
+            pids[label] = server.process.pid
         for load in loads:
-            figures += _measure(context, load, urls, sizes[load.model])
+            figures += _measure(context, load, urls, pids, sizes[load.model])
     return figures
 
 
-def _measure(context: Context, load: Load, urls: dict, size: int) -> list[Figure]:
+def _measure(context: Context, load: Load, urls: dict, pids: dict, size: int) -> list[Figure]:
     shape = [1, 3, size, size]
     servers = [s for s in urls if load.protocol == "grpc" or s != MLSERVER]
     generator = LoadGenerator(load.protocol, load.clients)
     try:
         for server in list(servers):  # warm-up, and drop a server that refuses this load
             try:
-                generator.measure(urls[server][load.protocol], load.model, shape, 0.2)
+                generator.measure(urls[server][load.protocol], load.model, shape, 0.2, pids[server])
             except RuntimeError as exc:
                 if server in (CONVZOO, KSERVE):
                     raise RuntimeError(f"{server} failed {load.label}: {exc}") from None
@@ -148,7 +161,10 @@ def _measure(context: Context, load: Load, urls: dict, size: int) -> list[Figure
                 servers.remove(server)
         seconds = load.seconds * context.seconds
         taken = rotate(
-            {s: (lambda s=s: generator.measure(urls[s][load.protocol], load.model, shape, seconds)) for s in servers},
+            {
+                s: (lambda s=s: generator.measure(urls[s][load.protocol], load.model, shape, seconds, pids[s]))
+                for s in servers
+            },
             context.rounds,
         )
     finally:
@@ -156,9 +172,16 @@ def _measure(context: Context, load: Load, urls: dict, size: int) -> list[Figure
     figures = []
     for peer in (s for s in servers if s != CONVZOO):
         pairs = list(zip(taken[CONVZOO], taken[peer]))
-        keys = ["items_per_s", "p50" if load.clients == 1 else "p99"] if peer == KSERVE else ["items_per_s"]
+        latency = "p50" if load.clients == 1 else "p99"
+        keys = ["items_per_s", latency, "cpu", "switches"] if peer == KSERVE else ["items_per_s"]
         for key in keys:
             target = load.targets.get(key) if peer == KSERVE else None
-            what = {"items_per_s": "throughput", "p50": "p50 latency", "p99": "p99 latency"}[key]
+            what = {
+                "items_per_s": "throughput",
+                "p50": "p50 latency",
+                "p99": "p99 latency",
+                "cpu": "server CPU per request",
+                "switches": "server voluntary context switches per request",
+            }[key]
             figures.append(Figure("peers", f"{load.label}: {what}", CONVZOO, peer, key, pairs, target))
     return figures

@@ -4,10 +4,11 @@ The hook for other rooms (e.g. an ``Evaluation`` service with its own proto): an
 in the group ``convzoo.services`` names an object (a module works) with
 
 * ``add_arguments(parser)`` (optional): add ``convzoo serve`` flags, e.g. ``--dataset``;
-* ``create(args, manager) -> ExtraService``: build the service from the parsed flags and the
-  ``ModelManager`` (to look up loaded models with ``manager.get(name, version)``).
+* ``create(args, dataplane) -> ExtraService``: build the service from the parsed flags and the
+  server's one ``DataPlane`` (``server/dataplane.py``: look up loaded models with
+  ``dataplane.served(name, version)``, infer as every transport does).
 
-``build_server`` adds each service with its ``add_to_server`` callback (the generated
+``server/grpc/server.py`` adds each service with its ``add_to_server`` callback (the generated
 ``add_<Service>Servicer_to_server`` bound to a servicer) and lists ``name`` for reflection.
 """
 
@@ -43,6 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             plugin.add_arguments(parser)
 
 
-def create(args: argparse.Namespace, manager) -> list[ExtraService]:
-    """Build every plugin's service."""
-    return [plugin.create(args, manager) for plugin in plugins()]
+def create(args: argparse.Namespace, dataplane) -> list[ExtraService]:
+    """Build every plugin's service over the server's data plane."""
+    return [plugin.create(args, dataplane) for plugin in plugins()]

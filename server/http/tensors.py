@@ -2,7 +2,7 @@
 
 A request body is a JSON header, then (with ``Inference-Header-Content-Length``) each binary
 input's bytes in input order; such an input says ``"parameters": {"binary_data_size": N}``
-and has no ``data``. The header becomes a ``ModelInferRequest`` whose inputs are all raw
+and has no ``data``. The header becomes an ``operations.InferRequest`` whose inputs are all raw
 buffers: binary ones are views of the body (not copied), JSON ``data`` (flat or nested,
 row-major; BYTES as strings) is packed once. The data plane then validates it exactly as a
 gRPC request. Outputs go back as JSON ``data``, or as binary after the JSON header when the
@@ -17,24 +17,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convzoo.base import codec, wire
+from convzoo.base import codec
 from convzoo.base.datatypes import DATATYPES
 from convzoo.base.errors import invalid
-from convzoo.proto import grpc_service_pb2 as pb
-from convzoo.server.dataplane import InferResult
+from convzoo.server.operations import (
+    BOOL,
+    DOUBLE,
+    INT64,
+    STRING,
+    InferRequest,
+    InferResult,
+    InputTensor,
+    OutputRequest,
+    Parameter,
+)
 
 HEADER_LENGTH = "inference-header-content-length"
 BINARY_DATA_SIZE = "binary_data_size"
-INT64 = (-(2**63), 2**63 - 1)
+INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
-class InferRequest:
+class ParsedInfer:
     """A parsed REST infer request: the v2 request and which outputs go back as binary."""
 
-    request: wire.Request
+    request: InferRequest
     binary_outputs: dict[str, bool]
     binary_default: bool
+
+
+def _text(value: str) -> str:
+    """A JSON string the v2 protocol can carry (UTF-8: no lone surrogates); ValueError otherwise."""
+    value.encode("utf-8")
+    return value
 
 
 def _object(value, what: str) -> dict:
@@ -43,27 +58,29 @@ def _object(value, what: str) -> dict:
     return value
 
 
-def _set_parameters(target, parameters, what: str, skip: tuple[str, ...] = ()) -> None:
-    """JSON parameters into protobuf ``InferParameter``s (bool, int64, double or string)."""
+def _parameters(parameters, what: str, skip: tuple[str, ...] = ()) -> dict[str, Parameter]:
+    """JSON parameters as typed ones (bool, int64, double or string)."""
+    target = {}
     for key, value in _object(parameters, f"{what} 'parameters'").items():
         if key in skip:
             continue
         if isinstance(value, bool):
-            target[key].bool_param = value
-        elif isinstance(value, int) and INT64[0] <= value <= INT64[1]:
-            target[key].int64_param = value
+            target[_text(key)] = Parameter(BOOL, value)
+        elif isinstance(value, int) and INT64_RANGE[0] <= value <= INT64_RANGE[1]:
+            target[_text(key)] = Parameter(INT64, value)
         elif isinstance(value, float):
-            target[key].double_param = value
+            target[_text(key)] = Parameter(DOUBLE, value)
         elif isinstance(value, str):
-            target[key].string_param = value
+            target[_text(key)] = Parameter(STRING, _text(value))
         else:
             raise invalid(f"{what} parameter '{key}' must be a boolean, a 64-bit integer, a number or a string")
+    return target
 
 
 def _shape(value, name: str) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
         raise invalid(f"input '{name}': 'shape' must be a list of integers")
-    if any(not INT64[0] <= d <= INT64[1] for d in value):
+    if any(not INT64_RANGE[0] <= d <= INT64_RANGE[1] for d in value):
         raise invalid(f"input '{name}': 'shape' has a dimension outside 64 bits")
     return value
 
@@ -95,15 +112,15 @@ def _json_data(data, datatype_name: str, shape: list[int], name: str) -> bytes |
     return codec.encode_view(array.reshape(-1))[2]
 
 
-def parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> InferRequest:
+def parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> ParsedInfer:
     """The v2 request of an infer body; INVALID with the reason when it does not parse."""
     try:
         return _parse_infer(model_name, model_version, body, header_length)
-    except (ValueError, TypeError) as exc:  # e.g. a lone surrogate that protobuf's strings refuse
+    except (ValueError, TypeError) as exc:  # e.g. a lone surrogate, which UTF-8 cannot carry
         raise invalid(f"the request does not fit the v2 protocol: {exc}") from None
 
 
-def _parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> InferRequest:
+def _parse_infer(model_name: str, model_version: str, body: bytes, header_length: str | None) -> ParsedInfer:
     view = memoryview(body)
     if header_length is None:
         header_end = len(body)
@@ -121,18 +138,18 @@ def _parse_infer(model_name: str, model_version: str, body: bytes, header_length
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise invalid(f"the request body is not JSON: {exc}") from None
     header = _object(header, "the request")
-    message = pb.ModelInferRequest(model_name=model_name, model_version=model_version)
+    request_id = ""
     if "id" in header:
         if not isinstance(header["id"], str):
             raise invalid("request 'id' must be a string")
-        message.id = header["id"]
+        request_id = _text(header["id"])
     parameters = header.get("parameters", {})
-    _set_parameters(message.parameters, parameters, "request")
+    request_parameters = _parameters(parameters, "request")
     binary_default = parameters.get("binary_data_output", False) is True
     inputs = header.get("inputs")
     if not isinstance(inputs, list):
         raise invalid("request 'inputs' must be a list of tensors")
-    raw: list = []
+    typed_inputs: list[InputTensor] = []
     offset = header_end
     for index, tensor in enumerate(inputs):
         tensor = _object(tensor, f"input {index}")
@@ -143,9 +160,9 @@ def _parse_infer(model_name: str, model_version: str, body: bytes, header_length
         if not isinstance(datatype, str):
             raise invalid(f"input '{name}': 'datatype' must be a string")
         shape = _shape(tensor.get("shape"), name)
-        entry = message.inputs.add(name=name, datatype=datatype, shape=shape)
+        _text(name), _text(datatype)
         tensor_parameters = _object(tensor.get("parameters", {}), f"input '{name}' 'parameters'")
-        _set_parameters(entry.parameters, tensor_parameters, f"input '{name}'", skip=(BINARY_DATA_SIZE,))
+        input_parameters = _parameters(tensor_parameters, f"input '{name}'", skip=(BINARY_DATA_SIZE,))
         size = tensor_parameters.get(BINARY_DATA_SIZE)
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(body):
@@ -154,15 +171,17 @@ def _parse_infer(model_name: str, model_version: str, body: bytes, header_length
                 )
             if "data" in tensor:
                 raise invalid(f"input '{name}' has both 'data' and binary_data_size; send one or the other")
-            raw.append(view[offset : offset + size])
+            data = view[offset : offset + size]
             offset += size
         elif "data" in tensor:
-            raw.append(_json_data(tensor["data"], datatype, shape, name))
+            data = _json_data(tensor["data"], datatype, shape, name)
         else:
             raise invalid(f"input '{name}' has no data; expected 'data' or parameters.binary_data_size")
+        typed_inputs.append(InputTensor(name, datatype, shape, data=data, parameters=input_parameters))
     if offset != len(body):
         raise invalid(f"the body has {len(body) - offset} bytes after the header and binary inputs; expected none")
     binary_outputs = {}
+    typed_outputs = []
     outputs = header.get("outputs", [])
     if not isinstance(outputs, list):
         raise invalid("request 'outputs' must be a list")
@@ -171,11 +190,14 @@ def _parse_infer(model_name: str, model_version: str, body: bytes, header_length
         name = output.get("name")
         if not isinstance(name, str):
             raise invalid(f"output {index}: 'name' must be a string")
-        entry = message.outputs.add(name=name)
+        _text(name)
         output_parameters = _object(output.get("parameters", {}), f"output '{name}' 'parameters'")
-        _set_parameters(entry.parameters, output_parameters, f"output '{name}'", skip=("binary_data",))
+        typed_outputs.append(
+            OutputRequest(name, _parameters(output_parameters, f"output '{name}'", skip=("binary_data",)))
+        )
         binary_outputs[name] = output_parameters.get("binary_data", binary_default) is True
-    return InferRequest(wire.Request(message, raw), binary_outputs, binary_default)
+    request = InferRequest(model_name, model_version, request_id, request_parameters, typed_inputs, typed_outputs)
+    return ParsedInfer(request, binary_outputs, binary_default)
 
 
 def _json_values(array: np.ndarray) -> list:
@@ -184,10 +206,11 @@ def _json_values(array: np.ndarray) -> list:
     return array.reshape(-1).tolist()
 
 
-def encode_infer(result: InferResult, parsed: InferRequest) -> tuple[dict[str, str], list]:
+def encode_infer(result: InferResult, parsed: ParsedInfer) -> tuple[dict[str, str], list]:
     """(headers, body chunks) of an infer response: the JSON header, then any binary outputs."""
     outputs, binary = [], []
-    for name, array in result.outputs:
+    for output_tensor in result.outputs:
+        name, array = output_tensor.name, output_tensor.data
         datatype, shape, raw = codec.encode_view(array)
         output = {"name": name, "datatype": datatype, "shape": shape}
         if parsed.binary_outputs.get(name, parsed.binary_default):

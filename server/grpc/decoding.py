@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import grpc
 
-from convzoo.server.auth import same_kind
+from convzoo.server.grpc.auth import same_kind
 
 
 class Undecodable:

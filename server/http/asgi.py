@@ -1,19 +1,21 @@
 """A thin ASGI application around ``Routes``: the bearer token, the body limit, and replies.
 
 Health paths (``/v2/health/...``) need no token, as ``grpc.health.v1`` needs none over gRPC;
-nor do the web page and its static files (``server/web.py``), so a browser can load the page
+nor do the web page and its static files (``server/http/web.py``), so a browser can load the page
 and then ask for the token. The page's report data needs the token like the API.
-A body over the limit (``--max-message-bytes``) is refused with 413: it is read to its end (so
+The page's answers read files (reports), so they are made in the routes' thread pool, off the
+event loop. A body over the limit (``--max-message-bytes``) is refused with 413: it is read to its end (so
 the client, still sending, gets the answer) but not kept, so memory stays flat.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
-from convzoo.server import web
-from convzoo.server.rest.errors import TOO_LARGE, error_body
-from convzoo.server.rest.routes import Reply, Routes
+from convzoo.server.http import web
+from convzoo.server.http.errors import TOO_LARGE, error_body
+from convzoo.server.http.routes import Reply, Routes
 
 HEALTH_PREFIX = "/v2/health/"
 REFUSAL = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"
@@ -64,7 +66,9 @@ class RestApp:
             if not hmac.compare_digest(supplied, self._expected):
                 return Reply(UNAUTHENTICATED, {"content-type": "application/json"}, [error_body(REFUSAL)])
         if page:  # GET only: a body, if any, is not read
-            answer = self.page.handle(scope["method"], page_path, scope.get("query_string", b"").decode("latin-1"))
+            query = scope.get("query_string", b"").decode("latin-1")
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(self.routes.pool, self.page.handle, scope["method"], page_path, query)
             return Reply(answer.status, {"content-type": answer.content_type, **answer.headers}, [answer.body])
         chunks, size = [], 0
         while True:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import uvicorn
 
+from convzoo.server import threads
 from convzoo.server.dataplane import DataPlane
-from convzoo.server.rest.asgi import RestApp
-from convzoo.server.rest.routes import Routes
-from convzoo.server.web import WebRoutes
+from convzoo.server.http.asgi import RestApp
+from convzoo.server.http.routes import Routes
+from convzoo.server.http.web import WebRoutes
 
 log = logging.getLogger(__name__)
 logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # convzoo logs the bound port itself
@@ -55,10 +57,13 @@ class HttpServer:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         reports: Path | None = None,
+        pool_threads: int = 0,
     ):
+        """``pool_threads``: threads for the work kept off the event loop (0: the usable cores)."""
         self.socket = bind(host, port)
         self.port = self.socket.getsockname()[1]
-        app = RestApp(Routes(dataplane), max_body_bytes, auth_token, WebRoutes(reports))
+        self.pool = ThreadPoolExecutor(pool_threads or threads.usable_cpus(), thread_name_prefix="rest-work")
+        app = RestApp(Routes(dataplane, self.pool), max_body_bytes, auth_token, WebRoutes(reports))
         config = uvicorn.Config(
             app,
             loop="uvloop",
@@ -85,3 +90,4 @@ class HttpServer:
         self.server.should_exit = True
         self._thread.join(grace + 5)
         self.socket.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,128 @@
+"""Protobuf messages to the data plane's typed requests (``server/operations.py``) and results back.
+
+Raw contents stay as they came: an input's ``data`` is the ``base.wire.Request``'s view of the
+received message, and outputs go back as views of their arrays (``base.wire.Response``).
+"""
+
+from __future__ import annotations
+
+from convzoo.base import codec, wire
+from convzoo.base.errors import invalid
+from convzoo.proto import grpc_service_pb2 as pb
+from convzoo.server.operations import (
+    IndexEntry,
+    InferRequest,
+    InferResult,
+    InputTensor,
+    ModelMetadata,
+    OutputRequest,
+    Parameter,
+)
+from convzoo.server.statistics import ModelStatistics
+
+
+def parameters(message_map) -> dict[str, Parameter]:
+    """A protobuf map of ``InferParameter``s as typed parameters (the set oneof field is the kind)."""
+    result = {}
+    for key, parameter in message_map.items():
+        kind = parameter.WhichOneof("parameter_choice")
+        result[key] = Parameter(kind, getattr(parameter, kind) if kind else None)
+    return result
+
+
+def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
+    """The typed request of a ModelInfer message; INVALID when raw and typed contents mix or
+    raw_input_contents does not give one buffer per input."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise invalid(
+            f"request has {len(raw)} raw_input_contents for {len(request.inputs)} inputs; expected one per input"
+        )
+    inputs = []
+    for index, tensor in enumerate(request.inputs):
+        typed = tensor.HasField("contents")
+        if raw and typed:
+            raise invalid(
+                f"input '{tensor.name}' has typed contents but the request also uses raw_input_contents; send one or the other"
+            )
+        inputs.append(
+            InputTensor(
+                name=tensor.name,
+                datatype=tensor.datatype,
+                shape=tensor.shape,
+                data=raw[index] if raw else None,
+                contents=codec.contents_fields(tensor.contents) if typed else None,
+                parameters=parameters(tensor.parameters),
+            )
+        )
+    return InferRequest(
+        model_name=request.model_name,
+        model_version=request.model_version,
+        id=request.id,
+        parameters=parameters(request.parameters),
+        inputs=inputs,
+        outputs=[OutputRequest(output.name, parameters(output.parameters)) for output in request.outputs],
+    )
+
+
+def infer_response(result: InferResult) -> wire.Response:
+    """The response with every output's data written once, as raw contents."""
+    response = wire.Response(
+        pb.ModelInferResponse(model_name=result.model_name, model_version=result.model_version, id=result.id)
+    )
+    for output in result.outputs:
+        datatype, shape, raw = codec.encode_view(output.data)
+        response.message.outputs.add(name=output.name, datatype=datatype, shape=shape)
+        response.raw_output_contents.append(raw)
+    return response
+
+
+def model_metadata(metadata: ModelMetadata) -> pb.ModelMetadataResponse:
+    def tensors(specs) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+        return [pb.ModelMetadataResponse.TensorMetadata(name=s.name, datatype=s.datatype, shape=s.shape) for s in specs]
+
+    return pb.ModelMetadataResponse(
+        name=metadata.name,
+        versions=metadata.versions,
+        platform=metadata.platform,
+        inputs=tensors(metadata.inputs),
+        outputs=tensors(metadata.outputs),
+    )
+
+
+def _duration(duration) -> pb.StatisticDuration:
+    return pb.StatisticDuration(count=duration.count, ns=duration.ns)
+
+
+def model_statistics(stats: ModelStatistics) -> pb.ModelStatistics:
+    infer = stats.inference_stats
+    return pb.ModelStatistics(
+        name=stats.name,
+        version=stats.version,
+        last_inference=stats.last_inference,
+        inference_count=stats.inference_count,
+        execution_count=stats.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=_duration(infer.success),
+            fail=_duration(infer.fail),
+            queue=_duration(infer.queue),
+            compute_input=_duration(infer.compute_input),
+            compute_infer=_duration(infer.compute_infer),
+            compute_output=_duration(infer.compute_output),
+        ),
+        batch_stats=[
+            pb.InferBatchStatistics(
+                batch_size=batch.batch_size,
+                compute_input=_duration(batch.compute_input),
+                compute_infer=_duration(batch.compute_infer),
+                compute_output=_duration(batch.compute_output),
+            )
+            for batch in stats.batch_stats
+        ],
+    )
+
+
+def index_entry(entry: IndexEntry) -> pb.RepositoryIndexResponse.ModelIndex:
+    return pb.RepositoryIndexResponse.ModelIndex(
+        name=entry.name, version=entry.version, state=entry.state, reason=entry.reason
+    )

@@ -1,0 +1,82 @@
+"""``convzoo sweep --robustness LAYOUT=PATH``: the robustness sets as another axis of the grid, kept on a rerun."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import synthetic
+from evalsupport import CLASSES, convzoo, draw, pair_items, wnid
+
+from convzoo.base import imagenet
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    draw(root / "val", pair_items(lambda i, label: f"{wnid(label)}/img_{i}.JPEG")[:4])
+    cells = [("fog", 1, 0, 0), ("snow", 2, 1, 2)]
+    for n, (corruption, severity, label, drawn) in enumerate(cells):  # 32 px: the sweep's input size
+        synthetic.draw(
+            root / "c" / corruption / str(severity) / wnid(CLASSES[label]) / f"{n}.JPEG", drawn, size=(32, 32)
+        )
+    a_class = sorted(imagenet.subset("imagenet_a"))[0]
+    synthetic.draw(root / "imagenet-a" / imagenet.classes()[a_class].wnid / "0.JPEG", 0)
+    return root
+
+
+def sweep(root, capsys):
+    code = convzoo(
+        "sweep",
+        "--archs",
+        "resnet18",
+        "--input-size",
+        32,
+        "--data",
+        root / "val",
+        "--repository",
+        root / "repo",
+        "--reports",
+        root / "reports",
+        "--plugins",
+        "top1,top5",
+        "--robustness",
+        f"imagenet-c={root / 'c'}",
+        "--robustness",
+        f"imagenet-a={root / 'imagenet-a'}",
+        "--no-progress",
+    )
+    return code, capsys.readouterr().out
+
+
+def test_each_model_is_evaluated_on_each_set_and_kept_on_a_rerun(sets, capsys):
+    code, out = sweep(sets, capsys)
+    assert code == 0, out
+    c = json.loads((sets / "reports" / "resnet18.imagenet-c.json").read_text())
+    a = json.loads((sets / "reports" / "resnet18.imagenet-a.json").read_text())
+    assert c["count"] == 2 and c["metrics"]["corruption"]["errors"].keys() == {"fog", "snow"}
+    assert c["metrics"]["mce"] is None and len(c["metrics"]["corruption"]["missing"]) == 15
+    assert a["dataset"]["class_subset"] == {"name": "imagenet-a", "classes": 200}
+    assert "## Robustness" in (sets / "reports" / "compare.md").read_text()
+    code, out = sweep(sets, capsys)
+    assert code == 0 and "imagenet-c report kept" in out and "imagenet-a report kept" in out
+    assert "evaluating" not in out
+
+
+def test_a_bad_robustness_flag_is_one_line(sets, capsys):
+    code = convzoo(
+        "sweep",
+        "--archs",
+        "resnet18",
+        "--data",
+        sets / "val",
+        "--repository",
+        sets / "r",
+        "--reports",
+        sets / "x",
+        "--robustness",
+        "imagenet-q=/x",
+    )
+    assert code == 1 and "unknown layout 'imagenet-q'" in capsys.readouterr().err

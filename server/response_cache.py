@@ -27,6 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convzoo.base import codec
+from convzoo.base.datatypes import DATATYPES
+from convzoo.server.operations import InferRequest
+
 # Output parameters that place an output (in a shared memory region, or as binary data after a
 # REST body) without changing its values.
 OUTPUT_PLACEMENT_PARAMETERS = frozenset(
@@ -41,7 +45,7 @@ _DIGEST_BYTES = 32
 
 
 @dataclass(frozen=True)
-class InputTensor:
+class KeyedInput:
     """What the key reads of one input: ``data`` is its raw bytes (any buffer) or an array."""
 
     name: str
@@ -120,7 +124,7 @@ class _Encoder:
 def request_digest(
     model: str,
     version: str,
-    inputs: Iterable[InputTensor],
+    inputs: Iterable[KeyedInput],
     outputs: Iterable[tuple[str, Mapping[str, object]]],
 ) -> bytes:
     """The BLAKE2b digest of a request: model, version, inputs (sorted by name) and requested
@@ -196,7 +200,7 @@ class ResponseCache:
         self,
         model: str,
         version: str,
-        inputs: Iterable[InputTensor],
+        inputs: Iterable[KeyedInput],
         outputs: Iterable[tuple[str, Mapping[str, object]]],
         generation: int | None = None,
     ) -> CacheKey:
@@ -205,6 +209,21 @@ class ResponseCache:
         a reload between the two cannot store the old model's response."""
         digest = request_digest(model, version, inputs, outputs)
         return CacheKey(model, version, digest, self.generation(model) if generation is None else generation)
+
+    def request_key(self, request: InferRequest, model: str, version: str, generation: int) -> CacheKey:
+        """The key of a validated request to ``model`` ``version``: raw inputs as sent, typed
+        contents as the array they hold (the same values key alike however they came)."""
+        inputs = []
+        for tensor in request.inputs:
+            data = tensor.data
+            if data is None:
+                data = codec.decode_typed(tensor.contents, DATATYPES[tensor.datatype], list(tensor.shape), tensor.name)
+            inputs.append(KeyedInput(tensor.name, tensor.datatype, tuple(tensor.shape), data))
+        outputs = [
+            (output.name, {key: parameter.value for key, parameter in output.parameters.items()})
+            for output in request.outputs
+        ]
+        return self.key(model, version, inputs, outputs, generation)
 
     def generation(self, model: str) -> int:
         """How many times ``model``'s entries were invalidated."""

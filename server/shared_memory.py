@@ -14,10 +14,16 @@ unmapped when the last of them lets go (every view holds a reference to the mapp
 Python's reference counting does the bookkeeping). A request that names the region after it
 was unregistered is refused. Unlike Triton, unregistering a name that was never registered
 is an error (Triton answers success); an empty name unregisters every region, as in Triton.
+
+For the data plane: ``read_inputs`` gives a request's inputs their regions' bytes,
+``output_regions`` and ``check_output_room`` hold and check where its outputs go before the run,
+and ``write_output`` writes each one there after it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import mmap
 import os
 import stat
@@ -27,7 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convzoo.base import codec
 from convzoo.base.errors import already_exists, invalid, not_found
+from convzoo.server.model import Model
+from convzoo.server.operations import InferRequest, OutputTensor
 
 SHM_DIR = "/dev/shm"
 REGION, OFFSET, BYTE_SIZE = "shared_memory_region", "shared_memory_offset", "shared_memory_byte_size"
@@ -202,3 +211,70 @@ class SharedMemoryRegistry:
         if region is None:
             raise not_found(f"unknown shared memory region '{name}'")
         return [region.status]
+
+
+# --- a request's tensors in shared memory (what the data plane calls) ---
+
+# Each output written into shared memory: the region (held by the request from its start, so an
+# unregister while it runs does not take it away) and where in it.
+Placements = dict[str, tuple[Region, Placement]]
+
+
+def _values(parameters) -> dict[str, object]:
+    return {key: parameter.value for key, parameter in parameters.items()}
+
+
+def read_inputs(registry: SharedMemoryRegistry, request: InferRequest) -> InferRequest:
+    """The request with each input placed in shared memory given its region's bytes (a view)."""
+    inputs, placed = [], False
+    for tensor in request.inputs:
+        place = placement(_values(tensor.parameters), f"input '{tensor.name}'")
+        if place is not None:
+            if tensor.data is not None or tensor.contents is not None:
+                raise invalid(f"input '{tensor.name}' has data and a shared memory region; send one or the other")
+            tensor = dataclasses.replace(tensor, data=registry.read(place, f"input '{tensor.name}'"))
+            placed = True
+        inputs.append(tensor)
+    return dataclasses.replace(request, inputs=inputs) if placed else request
+
+
+def output_regions(registry: SharedMemoryRegistry, request: InferRequest) -> Placements:
+    """The regions the request's outputs go into, by output name."""
+    places = {}
+    for output in request.outputs:
+        values = _values(output.parameters)
+        place = placement(values, f"output '{output.name}'")
+        if place is not None:
+            if "classification" in values:
+                raise invalid(f"output '{output.name}' cannot ask for both a shared memory region and classification")
+            places[output.name] = (registry.get(place.region, f"output '{output.name}'"), place)
+    return places
+
+
+def check_output_room(model: Model, batch: int, places: Placements) -> None:
+    """Refuse, before the run, an output whose fixed size exceeds the room its request gave it
+    (a BYTES output's size is known only after the run: ``Region.write`` checks it then)."""
+    specs = {spec.name: spec for spec in model.outputs}
+    for name, (_, place) in places.items():
+        spec = specs.get(name)
+        if spec is None or spec.datatype.name == "BYTES" or any(d < 0 for d in spec.dims):
+            continue
+        rows = [batch] if model.max_batch_size > 0 else []
+        needed = math.prod([*rows, *spec.dims]) * spec.datatype.dtype.itemsize
+        if needed > place.byte_size:
+            raise invalid(
+                f"output '{name}' needs {needed} bytes but shared memory region '{place.region}' "
+                f"was given {place.byte_size} for it"
+            )
+
+
+def write_output(name: str, array: np.ndarray, places: Placements) -> OutputTensor:
+    """The output, written into the client's region when the request placed it there."""
+    if name not in places:
+        return OutputTensor(name, array)
+    region, place = places[name]
+    region.write(place.offset, place.byte_size, codec.encode_view(array)[2], f"output '{name}'")
+    described = {REGION: place.region, BYTE_SIZE: place.byte_size}
+    if place.offset:
+        described[OFFSET] = place.offset
+    return OutputTensor(name, array, described)

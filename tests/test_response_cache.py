@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convzoo.server.repository import parse_config
-from convzoo.server.response_cache import CacheKey, InputTensor, ResponseCache, outputs_nbytes, request_digest
+from convzoo.server.response_cache import CacheKey, KeyedInput, ResponseCache, outputs_nbytes, request_digest
 from convzoo.server.statistics import Statistics
 
 IMAGE = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
 
 
 def _inputs(array=IMAGE, name="input", datatype="FP32"):
-    return [InputTensor(name, datatype, array.shape, array)]
+    return [KeyedInput(name, datatype, array.shape, array)]
 
 
 def _key(cache: ResponseCache, *, version="1", inputs=None, outputs=(("logits", {}),), model="classifier"):
@@ -93,22 +93,22 @@ def test_requests_that_differ_in_one_thing_have_different_keys(changes):
 
 def test_the_same_request_has_the_same_key_whatever_carries_its_bytes():
     raw = IMAGE.tobytes()
-    assert _digest(inputs=[InputTensor("input", "FP32", IMAGE.shape, memoryview(raw))]) == _digest()
-    assert _digest(inputs=[InputTensor("input", "FP32", IMAGE.shape, raw)]) == _digest()
-    assert _digest(inputs=[InputTensor("input", "FP32", (2, 3, 4, 4), np.asfortranarray(IMAGE))]) == _digest()
+    assert _digest(inputs=[KeyedInput("input", "FP32", IMAGE.shape, memoryview(raw))]) == _digest()
+    assert _digest(inputs=[KeyedInput("input", "FP32", IMAGE.shape, raw)]) == _digest()
+    assert _digest(inputs=[KeyedInput("input", "FP32", (2, 3, 4, 4), np.asfortranarray(IMAGE))]) == _digest()
 
 
 def test_input_order_and_output_placement_do_not_change_the_key():
-    a = InputTensor("INPUT0", "INT32", (1, 4), np.arange(4, dtype=np.int32))
-    b = InputTensor("INPUT1", "INT32", (1, 4), np.arange(4, 8, dtype=np.int32))
+    a = KeyedInput("INPUT0", "INT32", (1, 4), np.arange(4, dtype=np.int32))
+    b = KeyedInput("INPUT1", "INT32", (1, 4), np.arange(4, 8, dtype=np.int32))
     assert request_digest("m", "1", [a, b], []) == request_digest("m", "1", [b, a], [])
     placed = {"classification": 3, "shared_memory_region": "out", "shared_memory_byte_size": 64, "binary_data": True}
     assert _digest(outputs=[("logits", placed)]) == _digest()
 
 
 def test_bytes_inputs_are_keyed_by_their_elements_not_their_concatenation():
-    one = InputTensor("TEXT", "BYTES", (1, 2), np.array([[b"ab", b"c"]], dtype=object))
-    other = InputTensor("TEXT", "BYTES", (1, 2), np.array([[b"a", b"bc"]], dtype=object))
+    one = KeyedInput("TEXT", "BYTES", (1, 2), np.array([[b"ab", b"c"]], dtype=object))
+    other = KeyedInput("TEXT", "BYTES", (1, 2), np.array([[b"a", b"bc"]], dtype=object))
     assert request_digest("strings", "1", [one], []) != request_digest("strings", "1", [other], [])
 
 
@@ -167,7 +167,7 @@ def test_the_bytes_held_stay_within_the_size_under_any_sequence(capacity, operat
     reference: dict[tuple, int] = {}  # an independent model of what should be stored
     for operation, model_index, size in operations:
         model = f"m{model_index % 3}"
-        key = cache.key(model, str(model_index), [InputTensor("x", "UINT8", (size,), np.zeros(size, np.uint8))], [])
+        key = cache.key(model, str(model_index), [KeyedInput("x", "UINT8", (size,), np.zeros(size, np.uint8))], [])
         if operation == "insert":
             outputs = [("y", np.full(size, model_index, dtype=np.uint8))]
             entry_size = key.nbytes + outputs_nbytes(tuple(outputs))

@@ -129,10 +129,3 @@ def test_eval_says_in_one_line_when_the_server_cannot_map_its_shared_memory(
         "convzoo eval: note: the server cannot map this machine's shared memory"
     )
     assert json.loads((tmp_path / "report.json").read_text())["count"] == 6
-
-
-def test_eval_shared_memory_needs_a_server(dataset, capsys):
-    assert convzoo("eval", "--model", "model.onnx", "--data", dataset, "--shared-memory") == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "convzoo eval: error: --shared-memory sends batches to a --server on this machine (not with --remote)"
-    )

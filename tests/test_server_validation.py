@@ -280,6 +280,7 @@ REQUESTS = {
     ("register CUDA shared memory", "CudaSharedMemoryRegister"): lambda: pb.CudaSharedMemoryRegisterRequest(
         name="r", raw_handle=b"handle", byte_size=64
     ),
+    ("unregister a CUDA region", "CudaSharedMemoryUnregister"): lambda: pb.CudaSharedMemoryUnregisterRequest(name="r"),
     ("register a key that does not exist", "SystemSharedMemoryRegister"): lambda: register("r", "/convzoo_no_such_key"),
     ("register a key outside /dev/shm", "SystemSharedMemoryRegister"): lambda: register("r", "/etc/passwd"),
     ("register 0 bytes", "SystemSharedMemoryRegister"): lambda: register("r", SHM_KEY, byte_size=0),
@@ -292,6 +293,7 @@ REQUESTS = {
         name="nope"
     ),
     ("input in an unknown region", "ModelInfer"): lambda: in_region("nope", IMAGES.nbytes),
+    ("output in an unknown region", "ModelInfer"): lambda: out_region("nope", 80),
     ("input beyond its region", "ModelInfer"): lambda: in_region("taken", IMAGES.nbytes, offset=4000),
     ("output region too small", "ModelInfer"): lambda: out_region("taken", 8),
     ("shared memory offset without a region", "ModelInfer"): lambda: in_region(None, offset=0),
@@ -387,6 +389,8 @@ def rest_request(rpc: str, request) -> tuple[str, str, bytes | None, dict[str, s
         return "GET", f"/v2/models/{name(request.name)}", None, {}
     if rpc == "TraceSetting":
         return "GET", "/v2/trace/setting", None, {}
+    if rpc == "CudaSharedMemoryUnregister":
+        return "POST", f"/v2/cudasharedmemory/region/{name(request.name)}/unregister", None, {}
     if rpc == "CudaSharedMemoryRegister":
         body = json.dumps({"raw_handle": {"b64": "aGFuZGxl"}, "device_id": 0, "byte_size": 64}).encode()
         return "POST", f"/v2/cudasharedmemory/region/{name(request.name)}/register", body, {}

@@ -4,6 +4,7 @@ a model without ``response_cache { enable: true }`` never uses it; a reload empt
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 
@@ -104,3 +105,21 @@ def test_a_reload_empties_the_models_entries(stub):
     hits, misses, runs = _counts(stub, "cached")
     _infer(stub, "cached", batch)
     assert _counts(stub, "cached") == (hits, misses + 1, runs + 1)
+
+
+def test_a_rest_request_repeated_is_a_hit_too(server, stub):
+    batch = _batch(5)
+    body = json.dumps(
+        {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(batch.shape), "data": batch.ravel().tolist()}]}
+    ).encode()
+    hits, misses, runs = _counts(stub, "cached")
+    answers = []
+    for _ in range(2):
+        request = urllib.request.Request(f"http://{server.http_url}/v2/models/cached/infer", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answers.append(json.loads(response.read())["outputs"][0]["data"])
+    assert answers[0] == answers[1]
+    np.testing.assert_allclose(
+        np.array(answers[0], np.float32).reshape(2, CLASSES), classifier_logits(batch), rtol=1e-5, atol=1e-5
+    )
+    assert _counts(stub, "cached") == (hits + 1, misses + 1, runs + 1)

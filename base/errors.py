@@ -17,6 +17,7 @@ MAX_MESSAGE_CHARS = 1000
 class Kind(enum.Enum):
     INVALID = "invalid"  # the request does not fit the model or the protocol
     NOT_FOUND = "not found"  # no such model or version
+    ALREADY_EXISTS = "already exists"  # a name that is already taken (a shared memory region)
     UNAVAILABLE = "unavailable"  # known but not ready, unloading, or the server is draining
     EXHAUSTED = "exhausted"  # a queue or a size limit is full
     CANCELLED = "cancelled"  # the client went away or cancelled
@@ -29,6 +30,7 @@ class Kind(enum.Enum):
 GRPC_STATUS = {
     Kind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
     Kind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Kind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     Kind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     Kind.EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Kind.CANCELLED: grpc.StatusCode.CANCELLED,
@@ -61,6 +63,10 @@ def invalid(message: str) -> ServingError:
 
 def not_found(message: str) -> ServingError:
     return ServingError(Kind.NOT_FOUND, message)
+
+
+def already_exists(message: str) -> ServingError:
+    return ServingError(Kind.ALREADY_EXISTS, message)
 
 
 def unavailable(message: str) -> ServingError:

@@ -7,13 +7,16 @@ evaluation job). Any KServe v2 / Triton gRPC server works.
         top5[0][0].label, top5[0][0].score
 
     InferenceClient("models.example:8001", security=Security(tls=True, token="..."))  # TLS + bearer token
+    InferenceClient("127.0.0.1:8001", shared_memory=True)  # tensors through /dev/shm (client/shared_memory.py)
 
 Errors from the server raise ``InferenceServerError`` (an OSError) with the gRPC ``code``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import math
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import grpc
@@ -24,10 +27,14 @@ from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
 from convzoo.base.datatypes import DATATYPES
 from convzoo.base.errors import ServingError
 from convzoo.client.channel import Security, open_channel
+from convzoo.client.shared_memory import SlotPool, aligned, local_server
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
+log = logging.getLogger(__name__)
+# Registration refusals that mean the server cannot use this machine's shared memory.
+NO_SHARED_MEMORY = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT}
 
 
 class InferenceServerError(OSError):
@@ -39,6 +46,10 @@ class InferenceServerError(OSError):
         self.message = message
 
 
+class SharedMemoryRefused(InferenceServerError):
+    """The server refused to register this machine's shared memory."""
+
+
 class Classification(NamedTuple):
     score: float
     index: int
@@ -46,7 +57,12 @@ class Classification(NamedTuple):
 
 
 class InferenceClient:
-    """Blocking client for one server at ``url`` (``host:port``); ``security``: TLS and a bearer token."""
+    """Blocking client for one server at ``url`` (``host:port``); ``security``: TLS and a bearer token.
+
+    ``shared_memory``: send inputs and receive fixed-size outputs through this machine's shared
+    memory (Triton's extension) instead of the message. When the server cannot be on this
+    machine, or refuses to map its shared memory, the client says so once through
+    ``on_fallback`` (one line) and sends tensors in the request."""
 
     def __init__(
         self,
@@ -55,6 +71,8 @@ class InferenceClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float | None = None,
         security: Security = Security(),
+        shared_memory: bool = False,
+        on_fallback: Callable[[str], object] = log.warning,
     ):
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -68,6 +86,12 @@ class InferenceClient:
         )
         self._timeout = timeout
         self._metadata: dict[tuple[str, str], pb.ModelMetadataResponse] = {}
+        self._on_fallback = on_fallback
+        self._slots: SlotPool | None = None
+        if shared_memory and local_server(url):
+            self._slots = SlotPool(self._register_region, self._unregister_region)
+        elif shared_memory:
+            on_fallback(f"shared memory needs the server on this machine; {url} is not, so tensors go in the request")
 
     def __enter__(self) -> InferenceClient:
         return self
@@ -76,6 +100,8 @@ class InferenceClient:
         self.close()
 
     def close(self) -> None:
+        if self._slots is not None:
+            self._slots.close()
         self._channel.close()
 
     def _call(self, method: str, request):
@@ -138,8 +164,84 @@ class InferenceClient:
 
         With ``classification_k`` each requested output comes back as top-k BYTES strings.
         """
+        if self._slots is not None:
+            try:
+                return self._infer_in_shared_memory(model, inputs, outputs, version, classification_k)
+            except SharedMemoryRefused as refused:
+                self._slots = None
+                self._on_fallback(
+                    f"the server cannot map this machine's shared memory ({refused.message}); tensors go in the request"
+                )
         request = wire_request(model, inputs, outputs=outputs, version=version, classification_k=classification_k)
         return decode_response(self._call("ModelInfer", request))
+
+    def _infer_in_shared_memory(
+        self, model: str, inputs: dict[str, np.ndarray], outputs: Sequence[str], version: str, classification_k: int
+    ) -> dict[str, np.ndarray]:
+        """``infer_tensors`` with the inputs, and the outputs whose size the metadata fixes, in a slot."""
+        metadata = self.model_metadata(model, version)
+        encoded = {name: codec.encode_view(np.asarray(array)) for name, array in inputs.items()}
+        first_shape = next((shape for _, shape, _ in encoded.values()), [])
+        rows = first_shape[0] if first_shape else None  # the batch size, for outputs with a batch dimension
+        wanted = list(outputs) or [spec.name for spec in metadata.outputs]
+        sizes = {}
+        if not classification_k:  # top-k strings have no size known in advance
+            for spec in metadata.outputs:
+                size = _fixed_nbytes(spec, rows)
+                if spec.name in wanted and size is not None:
+                    sizes[spec.name] = size
+        offsets, end = {}, 0
+        for name, size in [
+            *((name, memoryview(data).nbytes) for name, (_, _, data) in encoded.items()),
+            *sizes.items(),
+        ]:
+            offsets[name] = end
+            end += aligned(size)
+        with self._slots.slot(end) as slot:
+            message = pb.ModelInferRequest(model_name=model, model_version=version)
+            for name, (datatype, shape, data) in encoded.items():
+                size = memoryview(data).nbytes
+                slot.buffer[offsets[name] : offsets[name] + size] = memoryview(data).cast("B")
+                _place(
+                    message.inputs.add(name=name, datatype=datatype, shape=shape).parameters,
+                    slot.name,
+                    size,
+                    offsets[name],
+                )
+            for name in wanted:
+                output = message.outputs.add(name=name)
+                if classification_k:
+                    output.parameters["classification"].int64_param = classification_k
+                if name in sizes:
+                    _place(output.parameters, slot.name, sizes[name], offsets[name])
+            response = self._call("ModelInfer", wire.Request(message, []))
+            result = {}
+            for index, output in enumerate(response.outputs):
+                datatype, shape = DATATYPES[output.datatype], list(output.shape)
+                if output.name in sizes:
+                    count = math.prod(shape)
+                    result[output.name] = (
+                        np.frombuffer(slot.buffer, dtype=datatype.dtype, count=count, offset=offsets[output.name])
+                        .reshape(shape)
+                        .copy()  # the slot serves the next call
+                    )
+                else:
+                    result[output.name] = codec.decode_raw(
+                        response.raw_output_contents[index], datatype, shape, output.name
+                    )
+            return result
+
+    def _register_region(self, name: str, key: str, byte_size: int) -> None:
+        request = pb.SystemSharedMemoryRegisterRequest(name=name, key=key, byte_size=byte_size)
+        try:
+            self._call("SystemSharedMemoryRegister", request)
+        except InferenceServerError as error:
+            if error.code in NO_SHARED_MEMORY:
+                raise SharedMemoryRefused(error.code, error.message) from None
+            raise
+
+    def _unregister_region(self, name: str) -> None:
+        self._call("SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest(name=name))
 
     def infer(
         self, model: str, array: np.ndarray, *, version: str = "", input_name: str = "", output_name: str = ""
@@ -173,6 +275,26 @@ class InferenceClient:
             output
         ]
         return [[Classification(*classification.parse(item)) for item in row] for row in result]
+
+
+def _fixed_nbytes(spec: pb.ModelMetadataResponse.TensorMetadata, rows: int | None) -> int | None:
+    """Bytes of an output whose shape the metadata fixes (the batch dimension: ``rows``); None
+    for BYTES and for other variable dimensions."""
+    datatype = DATATYPES.get(spec.datatype)
+    if datatype is None or datatype.dtype is None or datatype.name == "BYTES":
+        return None
+    dims = list(spec.shape)
+    if dims and dims[0] == -1 and rows is not None:
+        dims[0] = rows
+    if any(d < 0 for d in dims):
+        return None
+    return math.prod(dims) * datatype.dtype.itemsize
+
+
+def _place(parameters, region: str, byte_size: int, offset: int) -> None:
+    parameters["shared_memory_region"].string_param = region
+    parameters["shared_memory_byte_size"].int64_param = byte_size
+    parameters["shared_memory_offset"].int64_param = offset
 
 
 def wire_request(

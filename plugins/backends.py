@@ -8,6 +8,7 @@ Every backend offers ``infer(images) -> logits``, ``preprocessing`` (the model's
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,9 @@ class OnnxBackend:
             ]
         return joined_logits(parts, len(images))
 
+    def close(self) -> None:
+        """Nothing to release: the session goes with the backend."""
+
 
 def served_on(config) -> str:
     """Where the server says the model runs: its instance group kind (Triton's ``KIND_GPU``/``KIND_CPU``)."""
@@ -93,6 +97,10 @@ def served_on(config) -> str:
 
     kinds = {model_config_pb2.ModelInstanceGroup.Kind.Name(group.kind) for group in config.instance_group}
     return f"remote ({', '.join(sorted(kinds))})" if kinds else "remote"
+
+
+def _note(line: str) -> None:
+    print(f"convzoo eval: note: {line}", file=sys.stderr)
 
 
 class GrpcBackend:
@@ -103,11 +111,13 @@ class GrpcBackend:
     offers them; otherwise torchvision's recipe scaled to the model's input size.
     """
 
-    def __init__(self, url: str, model: str, version: str = "", security=None) -> None:
+    def __init__(self, url: str, model: str, version: str = "", security=None, *, shared_memory: bool = False) -> None:
         from convzoo.client.channel import Security
         from convzoo.client.inference import InferenceClient
 
-        self.client = InferenceClient(url, security=security or Security())
+        self.client = InferenceClient(
+            url, security=security or Security(), shared_memory=shared_memory, on_fallback=_note
+        )
         self.name, self.version = model, version
         metadata = self.client.model_metadata(model, version)
         config = self.client.model_config(model, version)

@@ -47,6 +47,12 @@ def register_eval(subparsers) -> None:
         "--model-version", default="", help="model version on the server (default: the server's choice)"
     )
     parser.add_argument("--remote", action="store_true", help="run the whole evaluation inside the convzoo server")
+    parser.add_argument(
+        "--shared-memory",
+        action="store_true",
+        help="with --server on this machine: send batches through /dev/shm (Triton's system shared memory), "
+        "not in the message; a server elsewhere gets them in the message, with one line saying so",
+    )
     channel.add_arguments(parser)
     parser.add_argument(
         "--plugins",

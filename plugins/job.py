@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def _backend(args):
         from convzoo.client.channel import Security
         from convzoo.plugins.backends import GrpcBackend
 
-        return GrpcBackend(args.server, args.model, args.model_version, Security.from_args(args))
+        return GrpcBackend(
+            args.server, args.model, args.model_version, Security.from_args(args), shared_memory=args.shared_memory
+        )
     from convzoo.plugins.backends import OnnxBackend
 
     backend = OnnxBackend(args.model, device=args.device)
@@ -50,6 +53,14 @@ def _progress_bar(total: int | None, enabled: bool):
 
 def from_args(args) -> dict:
     """Run the evaluation the parsed ``convzoo eval`` arguments describe; return its report."""
+    if args.shared_memory and (not args.server or args.remote):
+        raise ValueError("--shared-memory sends batches to a --server on this machine (not with --remote)")
+    with contextlib.ExitStack() as cleanup:  # the backend's channel and shared memory slots go at the end
+        return _evaluate(args, cleanup)
+
+
+def _evaluate(args, cleanup: contextlib.ExitStack) -> dict:
+    """``from_args``'s run; ``cleanup`` closes the backend it opens."""
     if args.ray is not None and (args.server or args.resume):
         raise ValueError("--ray runs an ONNX file on the cluster: it takes neither --server nor --resume")
     if args.remote and robustness.requested(args):
@@ -63,7 +74,7 @@ def from_args(args) -> dict:
     else:
         if args.resume and not args.output:
             raise ValueError("--resume needs --output (the checkpoint lives next to the report)")
-        backend = _backend(args)
+        backend = cleanup.enter_context(contextlib.closing(_backend(args)))
         dataset = open_dataset(args.data, args.format)
         overrides = {"resize_size": args.resize_size, "crop_size": args.crop_size, "interpolation": args.interpolation}
         recipe = dataset.recipe(backend.preprocessing).override(**overrides)  # e.g. ImageNet-C: crop only

@@ -26,6 +26,7 @@ from convzoo.server.http.listener import HttpServer
 from convzoo.server.http.metrics import MetricsServer
 from convzoo.server.manager import ModelManager
 from convzoo.server.model import LoadOptions
+from convzoo.server.response_cache import ResponseCache
 from convzoo.server.statistics import Statistics
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class ServerSettings:
     tls_key: Path | None = None
     auth_token: str | None = None
     max_queue_size: int = 1024  # queued requests per model version, unless its config sets its own
+    cache_bytes: int = 0  # the response cache's size (``serve --cache-size``); 0: no cache
 
 
 class InferenceServer:
@@ -137,10 +139,15 @@ def build(
 ) -> InferenceServer:
     """The whole server over one repository, bound but not started; ``services(dataplane)``
     builds the extra gRPC services over the same data plane."""
-    statistics = Statistics()
+    statistics = Statistics(cache_metrics=settings.cache_bytes > 0)
     health = ModelHealth()
-    manager = ModelManager(
-        repository, options, statistics, max_queue_size=settings.max_queue_size, on_change=health.model_changed
-    )
-    dataplane = DataPlane(manager, statistics)
+    cache = ResponseCache(settings.cache_bytes) if settings.cache_bytes else None
+
+    def model_changed(name: str, ready: bool) -> None:
+        health.model_changed(name, ready)
+        cache.invalidate(name)  # a load or unload: the cached responses are the old model's
+
+    on_change = health.model_changed if cache is None else model_changed
+    manager = ModelManager(repository, options, statistics, max_queue_size=settings.max_queue_size, on_change=on_change)
+    dataplane = DataPlane(manager, statistics, cache=cache)
     return InferenceServer(dataplane, health, settings, services(dataplane))

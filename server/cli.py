@@ -115,6 +115,14 @@ def register_serve(subparsers) -> None:
         default=30.0,
         help="seconds in-flight requests get on SIGTERM (default: %(default)s)",
     )
+    parser.add_argument(
+        "--cache-size",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="response cache size in bytes, shared by the models whose config.pbtxt says "
+        "response_cache { enable: true } (default: no cache)",
+    )
     parser.add_argument("--no-warm-up", action="store_true", help="skip running each model once at load time")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     services.add_arguments(parser)
@@ -131,6 +139,8 @@ def serve(args: argparse.Namespace) -> int:
         raise ValueError("--reports shows on the HTTP port's web page; drop --http-port -1")
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
+    if args.cache_size < 0:
+        raise ValueError(f"--cache-size must be >= 0 bytes, got {args.cache_size}")
     requested = DeviceRequest.parse(
         args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search
     )
@@ -157,6 +167,7 @@ def serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         auth_token=read_token(args.auth_token_file) if args.auth_token_file else None,
         max_queue_size=args.max_queue_size,
+        cache_bytes=args.cache_size,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import NoReturn
 
 from convzoo.base import classification
 from convzoo.base.errors import Kind, ServingError, invalid, not_found
 from convzoo.proto import model_config_pb2
+from convzoo.server import shared_memory
 from convzoo.server.manager import ModelManager, Served
 from convzoo.server.operations import (
     ConfigRequest,
@@ -32,18 +34,32 @@ from convzoo.server.operations import (
     LoadRequest,
     MetadataRequest,
     ModelMetadata,
-    OutputTensor,
     ReadyRequest,
+    RegionsRequest,
+    RegisterRegionRequest,
     ServerMetadata,
     StatisticsRequest,
     TensorMetadata,
     UnloadRequest,
+    UnregisterRegionRequest,
 )
+from convzoo.server.response_cache import CacheKey, ResponseCache
+from convzoo.server.shared_memory import Placements, RegionStatus, SharedMemoryRegistry
 from convzoo.server.statistics import ModelStatistics, Statistics
 from convzoo.server.validation import ValidRequest, validate
 
 SERVER_NAME = "convzoo"
-EXTENSIONS = ("classification", "model_repository", "model_configuration", "statistics", "binary_tensor_data")
+EXTENSIONS = (
+    "classification",
+    "model_repository",
+    "model_configuration",
+    "statistics",
+    "binary_tensor_data",
+    "system_shared_memory",
+)
+CUDA_SHARED_MEMORY = (
+    "convzoo does not implement CUDA shared memory; use system shared memory or send tensors in the request"
+)
 # tritonclient always sends unload_dependents; convzoo has no ensembles, so no dependents.
 HARMLESS_REPOSITORY_PARAMETERS = {"unload_dependents"}
 
@@ -74,6 +90,11 @@ class Inference:
         valid: ValidRequest,
         future: Future,
         start_ns: int,
+        *,
+        placements: Placements | None = None,
+        cache_key: CacheKey | None = None,
+        lookup_ns: int = 0,
+        cached: tuple[tuple[str, object], ...] | None = None,
     ):
         self._dataplane = dataplane
         self._model = served.model
@@ -81,6 +102,10 @@ class Inference:
         self._valid = valid
         self._future = future
         self._start_ns = start_ns
+        self._placements = placements or {}
+        self._cache_key = cache_key  # a miss: store the response under it
+        self._lookup_ns = lookup_ns
+        self._cached = cached  # a hit: the response, already classified
 
     def cancel(self) -> bool:
         """Take the request off its queue; False if it already runs or ran."""
@@ -99,14 +124,22 @@ class Inference:
         statistics = self._dataplane.statistics
         try:
             results = self._future.result(timeout)
-            outputs = []
-            for output in self._valid.outputs:
-                array = results[output.name]
-                if output.classification:
-                    array = classification.classify(
-                        array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
-                    )
-                outputs.append(OutputTensor(output.name, array))
+            if self._cached is not None:
+                arrays = list(self._cached)
+            else:
+                arrays = []
+                for output in self._valid.outputs:
+                    array = results[output.name]
+                    if output.classification:
+                        array = classification.classify(
+                            array, output.classification, model.labels.get(output.name), model.max_batch_size > 0
+                        )
+                    arrays.append((output.name, array))
+                if self._cache_key is not None:
+                    insert_start = time.monotonic_ns()
+                    self._dataplane.cache.insert(self._cache_key, arrays)
+                    statistics.cache(name, version, False, self._lookup_ns + time.monotonic_ns() - insert_start)
+            outputs = [shared_memory.write_output(name, array, self._placements) for name, array in arrays]
         except (ServingError, CancelledError):
             statistics.request(name, version, False, time.monotonic_ns() - self._start_ns)
             raise
@@ -117,10 +150,20 @@ class Inference:
 class DataPlane:
     """The protocol over a model manager; ``ready`` is cleared while the server drains."""
 
-    def __init__(self, manager: ModelManager, statistics: Statistics, ready: threading.Event | None = None):
+    def __init__(
+        self,
+        manager: ModelManager,
+        statistics: Statistics,
+        ready: threading.Event | None = None,
+        *,
+        cache: ResponseCache | None = None,
+        regions: SharedMemoryRegistry | None = None,
+    ):
         self.manager = manager
         self.statistics = statistics
         self.ready = threading.Event() if ready is None else ready
+        self.cache = cache  # the response cache (``serve --cache-size``); None: off
+        self.regions = SharedMemoryRegistry() if regions is None else regions
 
     # --- health and metadata ---
 
@@ -196,19 +239,70 @@ class DataPlane:
         except (ValueError, OSError) as exc:
             raise invalid(f"failed to {action.__name__} model '{name}': {exc}") from None
 
+    # --- system shared memory ---
+
+    def shared_memory_status(self, request: RegionsRequest) -> list[RegionStatus]:
+        return self.regions.status(request.name)
+
+    def shared_memory_register(self, request: RegisterRegionRequest) -> None:
+        self.regions.register(request.name, request.key, request.offset, request.byte_size)
+
+    def shared_memory_unregister(self, request: UnregisterRegionRequest) -> None:
+        """Forget a region (all when unnamed); requests already using it keep its mapping."""
+        self.regions.unregister(request.name)
+
+    # CUDA shared memory: convzoo maps none, so the status is empty, unregistering all does nothing
+    # (clients such as perf_analyzer do it on exit) and a registration is refused in one line.
+
+    def cuda_shared_memory_status(self, request: RegionsRequest) -> list:
+        if request.name:
+            raise not_found(f"unknown CUDA shared memory region '{request.name}'; convzoo registers none")
+        return []
+
+    def cuda_shared_memory_register(self, request: RegisterRegionRequest) -> NoReturn:
+        raise ServingError(Kind.UNIMPLEMENTED, CUDA_SHARED_MEMORY)
+
+    def cuda_shared_memory_unregister(self, request: UnregisterRegionRequest) -> None:
+        if request.name:
+            raise not_found(f"unknown CUDA shared memory region '{request.name}'; convzoo registers none")
+
     # --- inference ---
 
     def infer(self, request: InferRequest, *, lead: bool = False) -> Inference:
         """Validate and queue a request; the handle waits for (or cancels) its result.
         ``lead``: the caller will call ``wait`` at once, so it may run the model itself.
 
+        Inputs that name a shared memory region are read from it in place; outputs that name
+        one are written into it. For a model whose config enables ``response_cache``, a request
+        already answered is answered from the cache (``serve --cache-size``) without queueing.
+
         Raises ServingError (counted as a failure once the model is known)."""
         start = time.monotonic_ns()
+        # taken before the lookup, so a reload in between cannot store the old model's response
+        generation = self.cache.generation(request.model_name) if self.cache is not None else 0
         served = self.manager.get(request.model_name, request.model_version)
+        model = served.model
+        name, version = model.name, str(model.version)
         try:
-            valid = validate(served.model, request)
+            request = shared_memory.read_inputs(self.regions, request)
+            placements = shared_memory.output_regions(self.regions, request)
+            valid = validate(model, request)
+            shared_memory.check_output_room(model, valid.batch, placements)
+            key, lookup_ns = None, 0
+            if self.cache is not None and model.config.response_cache.enable:
+                lookup_start = time.monotonic_ns()
+                key = self.cache.request_key(request, name, version, generation)
+                cached = self.cache.lookup(key)
+                if cached is not None:
+                    self.statistics.cache(name, version, True, time.monotonic_ns() - lookup_start)
+                    done: Future = Future()
+                    done.set_result(None)
+                    return Inference(self, served, request, valid, done, start, placements=placements, cached=cached)
+                lookup_ns = time.monotonic_ns() - lookup_start
             future = served.batcher.submit(valid.feeds, lead=lead)
         except ServingError:
-            self.statistics.request(served.model.name, str(served.model.version), False, time.monotonic_ns() - start)
+            self.statistics.request(name, version, False, time.monotonic_ns() - start)
             raise
-        return Inference(self, served, request, valid, future, start)
+        return Inference(
+            self, served, request, valid, future, start, placements=placements, cache_key=key, lookup_ns=lookup_ns
+        )

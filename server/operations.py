@@ -157,8 +157,12 @@ class InferRequest:
 
 @dataclass(frozen=True)
 class OutputTensor:
+    """One output; ``shared_memory``: the parameters of the client's shared memory region it was
+    written into (then the response repeats them and carries no data), empty otherwise."""
+
     name: str
     data: np.ndarray
+    shared_memory: Mapping[str, int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,3 +173,30 @@ class InferResult:
     model_version: str
     id: str
     outputs: list[OutputTensor]
+
+
+# --- system shared memory ---
+
+
+@dataclass(frozen=True)
+class RegisterRegionRequest:
+    """Map ``byte_size`` bytes at ``offset`` of the POSIX shared memory object ``key`` as ``name``."""
+
+    name: str
+    key: str
+    offset: int
+    byte_size: int
+
+
+@dataclass(frozen=True)
+class RegionsRequest:
+    """The status of one region (``name``), or of all (empty)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class UnregisterRegionRequest:
+    """Forget one region (``name``), or all (empty)."""
+
+    name: str = ""

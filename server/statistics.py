@@ -69,6 +69,8 @@ class ModelCounters:
     compute_input: Duration = field(default_factory=Duration)
     compute_infer: Duration = field(default_factory=Duration)
     compute_output: Duration = field(default_factory=Duration)
+    cache_hit: Duration = field(default_factory=Duration)
+    cache_miss: Duration = field(default_factory=Duration)
     inference_count: int = 0
     execution_count: int = 0
     pending: int = 0
@@ -82,7 +84,7 @@ class ModelCounters:
 
 @dataclass(frozen=True)
 class InferStatistics:
-    """Cumulative request durations of one model version (cache_*: always zero, convzoo has no cache)."""
+    """Cumulative request durations of one model version (cache_*: response cache lookups, see ``Statistics.cache``)."""
 
     success: Duration
     fail: Duration
@@ -118,9 +120,11 @@ class ModelStatistics:
 
 
 class Statistics:
-    """Thread-safe counters keyed by (model name, version)."""
+    """Thread-safe counters keyed by (model name, version). ``cache_metrics``: Prometheus shows
+    Triton's response cache counters (as Triton does, only when the server has a cache)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cache_metrics: bool = False) -> None:
+        self.cache_metrics = cache_metrics
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str], ModelCounters] = defaultdict(ModelCounters)
 
@@ -137,6 +141,13 @@ class Statistics:
             counters.request_latency.observe(ns)
             if ok:
                 counters.last_inference_ms = time.time_ns() // 1_000_000
+
+    def cache(self, name: str, version: str, hit: bool, ns: int) -> None:
+        """One response cache lookup: a hit took ``ns`` to look up and read the response; a miss
+        took ``ns`` to look up and to store the computed response (Triton's two durations)."""
+        with self._lock:
+            counters = self._models[(name, version)]
+            (counters.cache_hit if hit else counters.cache_miss).add(ns)
 
     def queued(self, name: str, version: str, change: int) -> None:
         """Requests entered (+) or left (-) the queue of a model version."""
@@ -193,6 +204,8 @@ class Statistics:
                             compute_input=copy(c.compute_input),
                             compute_infer=copy(c.compute_infer),
                             compute_output=copy(c.compute_output),
+                            cache_hit=copy(c.cache_hit),
+                            cache_miss=copy(c.cache_miss),
                         ),
                         batch_stats=[
                             BatchStatistics(
@@ -212,7 +225,8 @@ class Statistics:
         lines = []
         with self._lock:
             rows = [((model, version), _triton_values(c)) for (model, version), c in sorted(self._models.items())]
-        for index, (name, help_text) in enumerate(TRITON_COUNTERS):
+        counters = TRITON_COUNTERS + (TRITON_CACHE_COUNTERS if self.cache_metrics else ())
+        for index, (name, help_text) in enumerate(counters):
             lines.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
             for (model, version), values in rows:
                 lines.append(f'{name}{{model="{_escape(model)}",version="{_escape(version)}"}} {values[index]}\n')
@@ -269,6 +283,13 @@ TRITON_COUNTERS = (
     ("nv_inference_compute_infer_duration_us", "Cumulative compute inference duration in microseconds"),
     ("nv_inference_compute_output_duration_us", "Cumulative inference compute output duration in microseconds"),
 )
+# Shown after those when the server has a response cache.
+TRITON_CACHE_COUNTERS = (
+    ("nv_cache_num_hits_per_model", "Number of cache hits per model"),
+    ("nv_cache_num_misses_per_model", "Number of cache misses per model"),
+    ("nv_cache_hit_duration_per_model", "Total cache hit duration per model, in microseconds"),
+    ("nv_cache_miss_duration_per_model", "Total cache miss duration per model, in microseconds"),
+)
 
 
 def _triton_values(c: ModelCounters) -> tuple[int, ...]:
@@ -282,6 +303,10 @@ def _triton_values(c: ModelCounters) -> tuple[int, ...]:
         c.compute_input.ns // 1000,
         c.compute_infer.ns // 1000,
         c.compute_output.ns // 1000,
+        c.cache_hit.count,
+        c.cache_miss.count,
+        c.cache_hit.ns // 1000,
+        c.cache_miss.ns // 1000,
     )
 
 

@@ -136,9 +136,11 @@ def test_the_perf_analyzer_case_reports_every_row_with_the_servers_breakdown(tmp
         assert 0 < measured["overhead"] < measured["request"] and measured["compute"] > 0
         assert measured["p50"] <= measured["p99"] and measured["items_per_s"] > 0
     memory_rows = [line for line in done.stdout.splitlines() if "system shared memory" in line]
-    assert len(memory_rows) == 4
     if len(figures) == 4:  # the server does not offer the extension: said in the table, not run
-        assert all("not run" in line for line in memory_rows)
+        assert len(memory_rows) == 4 and all("not run" in line for line in memory_rows)
+    else:  # it does: the four rows run, in the breakdown and among the figures
+        assert len(figures) == 8 and len(memory_rows) == 8
+        assert not any("not run" in line for line in memory_rows)
 
 
 BUSY_SERVER = """

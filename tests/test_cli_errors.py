@@ -86,6 +86,21 @@ def test_serve_with_a_repository_that_is_not_a_folder(tmp_path, kind):
     assert message == f"model repository {repository} is not a directory"
 
 
+def test_serve_with_a_negative_cache_size(tmp_path):
+    run = run_serve(tmp_path, "--cache-size", "-1")
+    assert (
+        the_error_line((run.returncode, run.stdout, run.stderr), "serve") == "--cache-size must be >= 0 bytes, got -1"
+    )
+
+
+def test_eval_shared_memory_without_a_server(cli, data, tmp_path):
+    result = evaluate(cli, data, tmp_path / "model.onnx", "--shared-memory")
+    assert (
+        the_error_line(result, "eval")
+        == "--shared-memory sends batches to a --server on this machine (not with --remote)"
+    )
+
+
 def png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (12, 10), (200, 10, 10)).save(buffer, format="PNG")

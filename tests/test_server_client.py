@@ -330,11 +330,16 @@ def test_reflection_lists_the_services(server):
     assert {"inference.GRPCInferenceService", "grpc.health.v1.Health"} <= names
 
 
-def test_shared_memory_is_unimplemented_with_a_message(stub):
+def test_trace_settings_and_cuda_shared_memory_are_unimplemented_with_a_message(stub):
     with pytest.raises(grpc.RpcError) as error:
-        stub.SystemSharedMemoryStatus(pb.SystemSharedMemoryStatusRequest())
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "shared memory" in error.value.details()
+        stub.TraceSetting(pb.TraceSettingRequest())
+    assert (error.value.code(), error.value.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        "convzoo does not implement trace or log settings",
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        stub.CudaSharedMemoryRegister(pb.CudaSharedMemoryRegisterRequest(name="r", byte_size=8))
+    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED and "CUDA shared memory" in error.value.details()
 
 
 def test_a_batch_of_64_imagenet_images_fits_the_default_message_limit(client):

@@ -268,6 +268,12 @@ def test_tls_and_token(tls_server, secrets):  # noqa: F811
     assert http(base, "/v2/models/classifier", headers={"Authorization": "Bearer wrong"}, context=context)[0] == 401
     status, _, body = http(base, "/v2/models/classifier", headers={"Authorization": f"Bearer {TOKEN}"}, context=context)
     assert status == 200 and json.loads(body)["name"] == "classifier"
+    for path in ("/v2/systemsharedmemory/status", "/v2/systemsharedmemory/region/r/status"):
+        assert http(base, path, context=context)[0] == 401  # shared memory paths are behind the token too
+    status, _, body = http(
+        base, "/v2/systemsharedmemory/status", headers={"Authorization": f"Bearer {TOKEN}"}, context=context
+    )
+    assert (status, json.loads(body)) == (200, [])
     with pytest.raises(OSError):  # plaintext HTTP is not served (the connection is dropped)
         urllib.request.urlopen(f"http://{tls_server.http_url}/v2/health/live", timeout=10)
 

@@ -22,6 +22,7 @@ from server_repository import IMAGE, VENV_BIN, classifier_logits, run_serve, sta
 
 from convzoo.client.channel import Security, open_channel
 from convzoo.client.inference import InferenceClient, InferenceServerError, build_request
+from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.proto import grpc_service_pb2_grpc as pb_grpc
 from convzoo.server.grpc.auth import REFUSAL
 
@@ -168,6 +169,28 @@ def test_streams_without_the_token_are_unauthenticated(tls_server, secrets):
         with pytest.raises(grpc.RpcError) as error:
             list(responses)
     assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_shared_memory_calls_need_the_token(tls_server, secrets, token):
+    with open_channel(tls_server.url, Security(tls=True, ca=secrets["cert"].read_bytes(), token=token)) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        register = pb.SystemSharedMemoryRegisterRequest(name="r", key="/convzoo_no_such_key", byte_size=8)
+        for call, request in (
+            (stub.SystemSharedMemoryStatus, pb.SystemSharedMemoryStatusRequest()),
+            (stub.SystemSharedMemoryRegister, register),
+            (stub.SystemSharedMemoryUnregister, pb.SystemSharedMemoryUnregisterRequest(name="r")),
+        ):
+            if token is None:
+                with pytest.raises(grpc.RpcError) as error:
+                    call(request, timeout=10)
+                assert (error.value.code(), error.value.details()) == (grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+            elif call is stub.SystemSharedMemoryStatus:
+                assert call(request, timeout=10).regions == {}
+            else:  # past the token check: refused for what it asks
+                with pytest.raises(grpc.RpcError) as error:
+                    call(request, timeout=10)
+                assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_health_checks_need_no_token(tls_server, secrets):

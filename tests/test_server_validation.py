@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import grpc
@@ -28,6 +30,9 @@ ERRORS_DOC = Path(__file__).parents[1] / "docs" / "errors.md"
 IMAGES = np.arange(2 * 3 * IMAGE * IMAGE, dtype=np.float32).reshape(2, 3, IMAGE, IMAGE) % 5
 MAX_MESSAGE_BYTES = 1 << 20
 SERVICES = {"Evaluate": "convzoo.evaluation.Evaluation"}
+# A POSIX shared memory object of 4096 bytes, registered as region 'taken' for the whole module.
+SHM_NAME = f"convzoo_errors_{os.getpid()}"
+SHM_KEY = "/" + SHM_NAME
 
 
 def _rows() -> list[list[str]]:
@@ -66,6 +71,48 @@ def server(tmp_path_factory):
 def channel(server):
     with grpc.insecure_channel(server.url) as channel:
         yield channel
+
+
+@pytest.fixture(scope="module", autouse=True)
+def taken_region(channel):
+    block = shared_memory.SharedMemory(name=SHM_NAME, create=True, size=4096)
+    call(channel, "SystemSharedMemoryRegister", register("taken", SHM_KEY))
+    yield
+    call(channel, "SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest(name="taken"))
+    block.close()
+    block.unlink()
+
+
+def register(name: str, key: str, offset: int = 0, byte_size: int = 4096) -> pb.SystemSharedMemoryRegisterRequest:
+    return pb.SystemSharedMemoryRegisterRequest(name=name, key=key, offset=offset, byte_size=byte_size)
+
+
+def placed(parameters, region=None, byte_size=None, offset=None) -> None:
+    """Set Triton's shared memory parameters of an input or output (None: leave out)."""
+    if region is not None:
+        setattr(
+            parameters["shared_memory_region"], "int64_param" if isinstance(region, int) else "string_param", region
+        )
+    if byte_size is not None:
+        parameters["shared_memory_byte_size"].int64_param = byte_size
+    if offset is not None:
+        parameters["shared_memory_offset"].int64_param = offset
+
+
+def in_region(region, byte_size=None, offset=None) -> pb.ModelInferRequest:
+    """The classifier request with its input in a shared memory region instead of the message."""
+
+    def edit(request):
+        del request.raw_input_contents[:]
+        placed(request.inputs[0].parameters, region, byte_size, offset)
+
+    return edited(classifier(), edit)
+
+
+def out_region(region: str, byte_size: int, request=None) -> pb.ModelInferRequest:
+    request = classifier(outputs=["logits"]) if request is None else request
+    placed(request.outputs[0].parameters, region, byte_size)
+    return request
 
 
 def classifier(array=IMAGES, **kwargs) -> pb.ModelInferRequest:
@@ -229,7 +276,35 @@ REQUESTS = {
     ("bytes that are not a request", "ModelReady"): lambda: b"\x0a\x05ab",
     ("bytes that are not a request", "ModelStreamInfer"): lambda: b"\x2a\x05ab",
     ("unknown method", "Nope"): lambda: b"",
-    ("shared memory", "SystemSharedMemoryStatus"): pb.SystemSharedMemoryStatusRequest,
+    ("trace settings", "TraceSetting"): pb.TraceSettingRequest,
+    ("register CUDA shared memory", "CudaSharedMemoryRegister"): lambda: pb.CudaSharedMemoryRegisterRequest(
+        name="r", raw_handle=b"handle", byte_size=64
+    ),
+    ("unregister a CUDA region", "CudaSharedMemoryUnregister"): lambda: pb.CudaSharedMemoryUnregisterRequest(name="r"),
+    ("register a key that does not exist", "SystemSharedMemoryRegister"): lambda: register("r", "/convzoo_no_such_key"),
+    ("register a key outside /dev/shm", "SystemSharedMemoryRegister"): lambda: register("r", "/etc/passwd"),
+    ("register 0 bytes", "SystemSharedMemoryRegister"): lambda: register("r", SHM_KEY, byte_size=0),
+    ("register beyond the object's size", "SystemSharedMemoryRegister"): lambda: register("far", SHM_KEY, offset=8),
+    ("register a name twice", "SystemSharedMemoryRegister"): lambda: register("taken", SHM_KEY),
+    ("unregister an unknown region", "SystemSharedMemoryUnregister"): lambda: pb.SystemSharedMemoryUnregisterRequest(
+        name="nope"
+    ),
+    ("status of an unknown region", "SystemSharedMemoryStatus"): lambda: pb.SystemSharedMemoryStatusRequest(
+        name="nope"
+    ),
+    ("input in an unknown region", "ModelInfer"): lambda: in_region("nope", IMAGES.nbytes),
+    ("output in an unknown region", "ModelInfer"): lambda: out_region("nope", 80),
+    ("input beyond its region", "ModelInfer"): lambda: in_region("taken", IMAGES.nbytes, offset=4000),
+    ("output region too small", "ModelInfer"): lambda: out_region("taken", 8),
+    ("shared memory offset without a region", "ModelInfer"): lambda: in_region(None, offset=0),
+    ("shared memory region without a byte size", "ModelInfer"): lambda: in_region("taken"),
+    ("shared memory region of the wrong type", "ModelInfer"): lambda: in_region(5, IMAGES.nbytes),
+    ("input in shared memory and in the request", "ModelInfer"): lambda: edited(
+        classifier(), lambda r: placed(r.inputs[0].parameters, "taken", IMAGES.nbytes)
+    ),
+    ("output in shared memory with classification", "ModelInfer"): lambda: out_region(
+        "taken", 80, classification("int64_param", 3)
+    ),
     ("empty model name", "ModelReady"): pb.ModelReadyRequest,
     ("unknown model", "ModelMetadata"): lambda: pb.ModelMetadataRequest(name="nope"),
     ("load `..`", "RepositoryModelLoad"): lambda: load(".."),
@@ -312,8 +387,21 @@ def rest_request(rpc: str, request) -> tuple[str, str, bytes | None, dict[str, s
         return "GET", f"/v2/models/{name(request.name)}/ready", None, {}
     if rpc == "ModelMetadata":
         return "GET", f"/v2/models/{name(request.name)}", None, {}
-    if rpc == "SystemSharedMemoryStatus":
-        return "GET", "/v2/systemsharedmemory/status", None, {}
+    if rpc == "TraceSetting":
+        return "GET", "/v2/trace/setting", None, {}
+    if rpc == "CudaSharedMemoryUnregister":
+        return "POST", f"/v2/cudasharedmemory/region/{name(request.name)}/unregister", None, {}
+    if rpc == "CudaSharedMemoryRegister":
+        body = json.dumps({"raw_handle": {"b64": "aGFuZGxl"}, "device_id": 0, "byte_size": 64}).encode()
+        return "POST", f"/v2/cudasharedmemory/region/{name(request.name)}/register", body, {}
+    if rpc.startswith("SystemSharedMemory"):
+        region = f"/region/{name(request.name)}" if request.name else ""
+        if rpc == "SystemSharedMemoryStatus":
+            return "GET", f"/v2/systemsharedmemory{region}/status", None, {}
+        if rpc == "SystemSharedMemoryUnregister":
+            return "POST", f"/v2/systemsharedmemory{region}/unregister", None, {}
+        body = json.dumps({"key": request.key, "offset": request.offset, "byte_size": request.byte_size}).encode()
+        return "POST", f"/v2/systemsharedmemory{region}/register", body, {}
     if isinstance(request, bytes):
         return "POST", "/v2/models/classifier/infer", request, {}
     path = f"/v2/models/{name(request.model_name)}"
@@ -332,6 +420,8 @@ def rest_request(rpc: str, request) -> tuple[str, str, bytes | None, dict[str, s
         elif tensor.HasField("contents"):
             ((_, values),) = tensor.contents.ListFields()
             entry["data"] = [v.decode() if isinstance(v, bytes) else v for v in values]
+        if tensor.parameters:
+            entry.setdefault("parameters", {}).update(_json_parameters(tensor.parameters))
         header["inputs"].append(entry)
     if request.outputs:
         header["outputs"] = [{"name": o.name, "parameters": _json_parameters(o.parameters)} for o in request.outputs]

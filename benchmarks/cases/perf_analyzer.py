@@ -8,9 +8,9 @@ order round by round; the case prints client p50/p99 beside that breakdown (medi
 rounds), and one figure per row: the server's overhead against a budget of 100 µs, the target
 for gRPC with one request at a time.
 
-With ``--shared-memory system`` the tensors would travel through ``/dev/shm``; those rows run
-once the server lists the ``system_shared_memory`` extension, and are reported as not run
-until then (TODO: convzoo does not implement the extension yet).
+With ``--shared-memory system`` the tensors travel through ``/dev/shm``; those rows run when
+the server lists the ``system_shared_memory`` extension (convzoo does), and are reported as not
+run against a server that does not.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from convzoo.server.operations import (
     OutputRequest,
     Parameter,
 )
+from convzoo.server.shared_memory import REGION as SHARED_MEMORY_REGION
 from convzoo.server.statistics import ModelStatistics
 
 
@@ -34,12 +35,20 @@ def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
     """The typed request of a ModelInfer message; INVALID when raw and typed contents mix or
     raw_input_contents does not give one buffer per input."""
     raw = request.raw_input_contents
-    if raw and len(raw) != len(request.inputs):
+    # As in Triton, an input in a shared memory region has no raw_input_contents entry.
+    outside = sum(SHARED_MEMORY_REGION not in tensor.parameters for tensor in request.inputs)
+    if raw and len(raw) != outside:
+        if outside == len(request.inputs):
+            raise invalid(
+                f"request has {len(raw)} raw_input_contents for {len(request.inputs)} inputs; expected one per input"
+            )
         raise invalid(
-            f"request has {len(raw)} raw_input_contents for {len(request.inputs)} inputs; expected one per input"
+            f"request has {len(raw)} raw_input_contents for {outside} inputs outside shared memory; "
+            "expected one per such input"
         )
+    given = iter(raw)
     inputs = []
-    for index, tensor in enumerate(request.inputs):
+    for tensor in request.inputs:
         typed = tensor.HasField("contents")
         if raw and typed:
             raise invalid(
@@ -50,7 +59,7 @@ def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
                 name=tensor.name,
                 datatype=tensor.datatype,
                 shape=tensor.shape,
-                data=raw[index] if raw else None,
+                data=next(given) if raw and SHARED_MEMORY_REGION not in tensor.parameters else None,
                 contents=codec.contents_fields(tensor.contents) if typed else None,
                 parameters=parameters(tensor.parameters),
             )
@@ -66,14 +75,16 @@ def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
 
 
 def infer_response(result: InferResult) -> wire.Response:
-    """The response with every output's data written once, as raw contents."""
+    """The response with every output's data written once, as raw contents. An output written
+    into the client's shared memory has an empty raw entry, as in Triton's responses, so the
+    other outputs keep their indices."""
     response = wire.Response(
         pb.ModelInferResponse(model_name=result.model_name, model_version=result.model_version, id=result.id)
     )
     for output in result.outputs:
         datatype, shape, raw = codec.encode_view(output.data)
         response.message.outputs.add(name=output.name, datatype=datatype, shape=shape)
-        response.raw_output_contents.append(raw)
+        response.raw_output_contents.append(b"" if output.shared_memory else raw)
     return response
 
 
@@ -109,6 +120,8 @@ def model_statistics(stats: ModelStatistics) -> pb.ModelStatistics:
             compute_input=_duration(infer.compute_input),
             compute_infer=_duration(infer.compute_infer),
             compute_output=_duration(infer.compute_output),
+            cache_hit=_duration(infer.cache_hit),
+            cache_miss=_duration(infer.cache_miss),
         ),
         batch_stats=[
             pb.InferBatchStatistics(
@@ -126,3 +139,14 @@ def index_entry(entry: IndexEntry) -> pb.RepositoryIndexResponse.ModelIndex:
     return pb.RepositoryIndexResponse.ModelIndex(
         name=entry.name, version=entry.version, state=entry.state, reason=entry.reason
     )
+
+
+def shared_memory_status(regions) -> pb.SystemSharedMemoryStatusResponse:
+    response = pb.SystemSharedMemoryStatusResponse()
+    for region in regions:
+        response.regions[region.name].CopyFrom(
+            pb.SystemSharedMemoryStatusResponse.RegionStatus(
+                name=region.name, key=region.key, offset=region.offset, byte_size=region.byte_size
+            )
+        )
+    return response

@@ -24,8 +24,11 @@ from convzoo.server.operations import (
     LoadRequest,
     MetadataRequest,
     ReadyRequest,
+    RegionsRequest,
+    RegisterRegionRequest,
     StatisticsRequest,
     UnloadRequest,
+    UnregisterRegionRequest,
 )
 
 log = logging.getLogger(__name__)
@@ -171,14 +174,43 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.dataplane.unload(UnloadRequest(request.model_name, request.repository_name, frozenset(request.parameters)))
         return pb.RepositoryModelUnloadResponse()
 
+    # --- system shared memory ---
+
+    @aborts_on_error
+    def SystemSharedMemoryStatus(self, request, context):
+        regions = self.dataplane.shared_memory_status(RegionsRequest(request.name))
+        return messages.shared_memory_status(regions)
+
+    @aborts_on_error
+    def SystemSharedMemoryRegister(self, request, context):
+        self.dataplane.shared_memory_register(
+            RegisterRegionRequest(request.name, request.key, request.offset, request.byte_size)
+        )
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    @aborts_on_error
+    def SystemSharedMemoryUnregister(self, request, context):
+        self.dataplane.shared_memory_unregister(UnregisterRegionRequest(request.name))
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    @aborts_on_error
+    def CudaSharedMemoryStatus(self, request, context):
+        self.dataplane.cuda_shared_memory_status(RegionsRequest(request.name))
+        return pb.CudaSharedMemoryStatusResponse()
+
+    @aborts_on_error
+    def CudaSharedMemoryRegister(self, request, context):
+        self.dataplane.cuda_shared_memory_register(RegisterRegionRequest(request.name, "", 0, request.byte_size))
+        return pb.CudaSharedMemoryRegisterResponse()  # not reached: registration is refused
+
+    @aborts_on_error
+    def CudaSharedMemoryUnregister(self, request, context):
+        self.dataplane.cuda_shared_memory_unregister(UnregisterRegionRequest(request.name))
+        return pb.CudaSharedMemoryUnregisterResponse()
+
     # --- not implemented ---
 
     def _unimplemented(self, request, context):
-        context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "convzoo does not implement shared memory, trace or log settings; send tensors in the request",
-        )
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "convzoo does not implement trace or log settings")
 
-    SystemSharedMemoryStatus = SystemSharedMemoryRegister = SystemSharedMemoryUnregister = _unimplemented
-    CudaSharedMemoryStatus = CudaSharedMemoryRegister = CudaSharedMemoryUnregister = _unimplemented
     TraceSetting = LogSettings = _unimplemented

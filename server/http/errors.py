@@ -11,6 +11,7 @@ HTTP_STATUS = {
     Kind.FAILED_PRECONDITION: 400,
     Kind.UNAUTHENTICATED: 401,
     Kind.NOT_FOUND: 404,
+    Kind.ALREADY_EXISTS: 409,
     Kind.EXHAUSTED: 429,  # a full queue: retry later
     Kind.CANCELLED: 499,  # the client went away (nginx's code; nobody reads it)
     Kind.INTERNAL: 500,

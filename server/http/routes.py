@@ -38,13 +38,20 @@ from convzoo.server.operations import (
     IndexRequest,
     LoadRequest,
     MetadataRequest,
+    RegionsRequest,
+    RegisterRegionRequest,
     StatisticsRequest,
     UnloadRequest,
+    UnregisterRegionRequest,
 )
 
 log = logging.getLogger(__name__)
 MODEL_PATH = re.compile(r"^/v2/models/(?P<model>[^/]*)(?:/versions/(?P<version>[^/]*))?(?:/(?P<action>[a-z]+))?$")
 REPOSITORY_PATH = re.compile(r"^/v2/repository/models/(?P<model>[^/]*)/(?P<action>load|unload)$")
+SHARED_MEMORY_PATH = re.compile(
+    r"^/v2/(?P<kind>system|cuda)sharedmemory(?:/region/(?P<region>[^/]+))?/(?P<action>status|register|unregister)$"
+)
+SHARED_MEMORY_METHODS = {"status": "GET", "register": "POST", "unregister": "POST"}
 JSON = {"content-type": "application/json"}
 
 
@@ -123,6 +130,14 @@ class Routes:
             if method != "POST":
                 return _wrong_method(method, path, "POST")
             return await self._repository(match["action"], unquote(match["model"]), body)
+        if match := SHARED_MEMORY_PATH.match(path):
+            expected = SHARED_MEMORY_METHODS[match["action"]]
+            if method != expected:
+                return _wrong_method(method, path, expected)
+            region = unquote(match["region"] or "")
+            if match["kind"] == "cuda":
+                return self._cuda_shared_memory(match["action"], region)
+            return await self._shared_memory(match["action"], region, body)
         return _error(NO_ROUTE, f"no such path: {method} {path[:200]}; the v2 REST paths start with /v2")
 
     # --- health, metadata, statistics ---
@@ -173,6 +188,38 @@ class Routes:
             await self._off_loop(self.dataplane.load, LoadRequest(name, "", frozenset(parameters)))
         else:
             await self._off_loop(self.dataplane.unload, UnloadRequest(name, "", frozenset(parameters)))
+        return Reply(200, dict(JSON), [b"{}"])
+
+    # --- system shared memory ---
+
+    async def _shared_memory(self, action: str, region: str, body: bytes) -> Reply:
+        if action == "status":
+            regions = self.dataplane.shared_memory_status(RegionsRequest(region))
+            return _json([dataclasses.asdict(status) for status in regions])
+        if action == "unregister":
+            self.dataplane.shared_memory_unregister(UnregisterRegionRequest(region))
+            return Reply(200, dict(JSON), [b"{}"])
+        if not region:
+            raise invalid("register names its region: POST /v2/systemsharedmemory/region/{name}/register")
+        fields = _body_object(body)
+        key, offset, byte_size = fields.get("key"), fields.get("offset", 0), fields.get("byte_size")
+        if not isinstance(key, str):
+            raise invalid("'key' must be a string: the POSIX shared memory key")
+        for field_name, value in (("offset", offset), ("byte_size", byte_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise invalid(f"'{field_name}' must be an integer >= 0, got {value!r}")
+        # opening and mapping the object touches the file system: off the loop
+        await self._off_loop(
+            self.dataplane.shared_memory_register, RegisterRegionRequest(region, key, offset, byte_size)
+        )
+        return Reply(200, dict(JSON), [b"{}"])
+
+    def _cuda_shared_memory(self, action: str, region: str) -> Reply:
+        if action == "register":
+            self.dataplane.cuda_shared_memory_register(RegisterRegionRequest(region, "", 0, 0))  # refused (501)
+        if action == "status":
+            return _json(self.dataplane.cuda_shared_memory_status(RegionsRequest(region)))
+        self.dataplane.cuda_shared_memory_unregister(UnregisterRegionRequest(region))
         return Reply(200, dict(JSON), [b"{}"])
 
     async def _off_loop(self, call: Callable, *args):

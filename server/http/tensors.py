@@ -34,6 +34,8 @@ from convzoo.server.operations import (
 
 HEADER_LENGTH = "inference-header-content-length"
 BINARY_DATA_SIZE = "binary_data_size"
+# An input with any of these has its bytes in a shared memory region (the data plane reads them).
+SHARED_MEMORY_PARAMETERS = ("shared_memory_region", "shared_memory_offset", "shared_memory_byte_size")
 INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
@@ -164,7 +166,11 @@ def _parse_infer(model_name: str, model_version: str, body: bytes, header_length
         tensor_parameters = _object(tensor.get("parameters", {}), f"input '{name}' 'parameters'")
         input_parameters = _parameters(tensor_parameters, f"input '{name}'", skip=(BINARY_DATA_SIZE,))
         size = tensor_parameters.get(BINARY_DATA_SIZE)
-        if size is not None:
+        data = None
+        if any(parameter in tensor_parameters for parameter in SHARED_MEMORY_PARAMETERS):
+            if size is not None or "data" in tensor:
+                raise invalid(f"input '{name}' has data and a shared memory region; send one or the other")
+        elif size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(body):
                 raise invalid(
                     f"input '{name}': binary_data_size {size!r} is not a length within the {len(body) - offset} binary bytes left"
@@ -213,7 +219,9 @@ def encode_infer(result: InferResult, parsed: ParsedInfer) -> tuple[dict[str, st
         name, array = output_tensor.name, output_tensor.data
         datatype, shape, raw = codec.encode_view(array)
         output = {"name": name, "datatype": datatype, "shape": shape}
-        if parsed.binary_outputs.get(name, parsed.binary_default):
+        if output_tensor.shared_memory:
+            pass  # in the client's shared memory: name, datatype and shape only, as Triton answers
+        elif parsed.binary_outputs.get(name, parsed.binary_default):
             output["parameters"] = {BINARY_DATA_SIZE: len(raw)}
             binary.append(raw)
         else:

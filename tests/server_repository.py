@@ -265,10 +265,12 @@ def run_serve(repository: Path, *args: str, timeout: float = 120) -> subprocess.
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
-def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerProcess:
+def start_server(
+    repository: Path, *args: str, timeout: float = 60, convzoo: Path = VENV_BIN / "convzoo"
+) -> ServerProcess:
     """Start ``convzoo serve`` on free ports; return once it logs that it is ready."""
     command = [
-        str(VENV_BIN / "convzoo"),
+        str(convzoo),
         "serve",
         "--repository",
         str(repository),

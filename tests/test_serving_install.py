@@ -100,7 +100,7 @@ def test_export_commands_name_the_extra_they_need_in_one_line(serving_venv, tmp_
 def test_a_serving_install_serves_and_evaluates_a_model(serving_venv, tmp_path):
     draw(tmp_path / "data", ITEMS)
     model(tmp_path / "repo" / "synthetic" / "1" / "model.onnx")
-    server = start_server(tmp_path / "repo", convzoo=serving_venv / "bin" / "convzoo")
+    server = start_server(tmp_path / "repo", serve=(str(serving_venv / "bin" / "convzoo"), "serve"))
     try:
         out = tmp_path / "report.json"
         result = run(

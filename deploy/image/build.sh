@@ -45,7 +45,8 @@ mmdebstrap --variant=minbase --include=python3 --quiet \
   bookworm "$OUT/rootfs.tar" \
   "deb http://deb.debian.org/debian bookworm main" \
   "deb http://deb.debian.org/debian bookworm-updates main" \
-  "deb http://deb.debian.org/debian-security bookworm-security main" >"$OUT/mmdebstrap.log"
+  "deb http://deb.debian.org/debian-security bookworm-security main" >"$OUT/mmdebstrap.log" 2>&1 ||
+  { tail -n 30 "$OUT/mmdebstrap.log" >&2; echo "build.sh: mmdebstrap failed; its log: $OUT/mmdebstrap.log" >&2; exit 1; }
 
 podman build --quiet --tag "$TAG" --file "$HERE/Containerfile" "$OUT" >/dev/null
 rm -f "$ARCHIVE"

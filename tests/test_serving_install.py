@@ -81,8 +81,12 @@ def test_a_serving_install_imports_every_serving_module_without_torch(serving_ve
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "argv",
-    [("export", "resnet18", "--repository", "repo"), ("summary", "resnet18")],
-    ids=["export", "summary"],
+    [
+        ("export", "resnet18", "--repository", "repo"),
+        ("summary", "resnet18"),
+        ("sweep", "--archs", "resnet18", "--data", "data", "--repository", "repo", "--reports", "reports"),
+    ],
+    ids=["export", "summary", "sweep"],
 )
 def test_export_commands_name_the_extra_they_need_in_one_line(serving_venv, tmp_path, argv):
     result = subprocess.run(

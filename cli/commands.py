@@ -4,7 +4,8 @@ Subcommands are plugins like everything else: each room registers its own in the
 entry-point group ``convzoo.commands``. An entry point names a function
 ``register(subparsers)`` that adds one parser and sets ``func`` (``args -> exit code``).
 User errors (``ValueError``, ``LookupError``, ``OSError``) end the command with one line
-on stderr and exit code 1; anything else is a bug and keeps its traceback.
+on stderr and exit code 1, and so does a module of the ``export`` extra missing from a serving
+install (cli/extras.py); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import entry_points
+
+from convzoo.cli.extras import missing_extra
 
 USER_ERRORS = (ValueError, LookupError, OSError)
 
@@ -36,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"convzoo {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        hint = missing_extra(exc)
+        if hint is None:
+            raise
+        print(f"convzoo {args.command}: error: {hint}", file=sys.stderr)
+        return 1
     except USER_ERRORS as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
         print(f"convzoo {args.command}: error: {message}", file=sys.stderr)

@@ -83,6 +83,11 @@ class Staging:
             self.repository.mkdir(parents=True)
             self.created_repository = True
         self.path = Path(tempfile.mkdtemp(prefix=".convzoo-staging-", dir=self.repository))
+        # mkdtemp's folder is 0700; once renamed into place it is the model's folder, which a server
+        # running as another user (the serving image's uid 1000) must read: give it mkdir's mode.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self.path.chmod(0o777 & ~umask)
         (self.path / str(self.version)).mkdir()
         return self
 

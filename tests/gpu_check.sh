@@ -2,6 +2,10 @@
 # GPU check for `convzoo serve` (about a minute; needs an NVIDIA GPU with the CUDA 13 and
 # cuDNN 9 libraries that onnxruntime-gpu loads, and `make setup` done).
 #
+# Inside the GPU serving image (deploy/image/Dockerfile.gpu, no torch): export the model outside
+# (the `convzoo export resnet18 ...` line below, into a folder) and pass that repository and the
+# image's Python: REPOSITORY=/mnt/models VENV_BIN=/opt/convzoo/bin tests/gpu_check.sh
+#
 # Exports a small ResNet-18 (random weights, 64 px, so convolutions exercise cuDNN), serves
 # it twice from one repository: `--device cuda:0 --strict-device` (a CPU fallback fails the
 # load instead of hiding) and `--device cpu`; shows the providers the CUDA server really
@@ -22,13 +26,17 @@ trap cleanup EXIT
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "nvidia-smi not found"
 "$VENV_BIN/python" -c 'import onnxruntime as ort; print("onnxruntime", ort.__version__, ort.get_available_providers())'
 
-"$VENV_BIN/convzoo" export resnet18 --num-classes 100 --input-size 64 --max-batch-size 16 \
-  --repository "$WORK/repository" >"$WORK/export.log" 2>&1 || { cat "$WORK/export.log"; exit 1; }
+REPOSITORY=${REPOSITORY:-}
+if [ -z "$REPOSITORY" ]; then
+  REPOSITORY=$WORK/repository
+  "$VENV_BIN/convzoo" export resnet18 --num-classes 100 --input-size 64 --max-batch-size 16 \
+    --repository "$REPOSITORY" >"$WORK/export.log" 2>&1 || { cat "$WORK/export.log"; exit 1; }
+fi
 
 # launch NAME ARGS...: runs convzoo serve on a free port, logging to $WORK/NAME.log.
 launch() {
   local name=$1; shift
-  "$VENV_BIN/convzoo" serve --repository "$WORK/repository" --port 0 --metrics-port -1 "$@" 2>"$WORK/$name.log" &
+  "$VENV_BIN/convzoo" serve --repository "$REPOSITORY" --port 0 --metrics-port -1 "$@" 2>"$WORK/$name.log" &
   PIDS+=($!)
 }
 

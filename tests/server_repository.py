@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,11 +266,14 @@ def run_serve(repository: Path, *args: str, timeout: float = 120) -> subprocess.
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
-def start_server(repository: Path, *args: str, timeout: float = 60) -> ServerProcess:
-    """Start ``convzoo serve`` on free ports; return once it logs that it is ready."""
+def start_server(
+    repository: Path, *args: str, timeout: float = 60, serve: Sequence[str] = (str(VENV_BIN / "convzoo"), "serve")
+) -> ServerProcess:
+    """Start ``convzoo serve`` on free ports; return once it logs that it is ready.
+
+    ``serve`` is the command that runs ``convzoo serve`` (another install's, or one inside an image)."""
     command = [
-        str(VENV_BIN / "convzoo"),
-        "serve",
+        *serve,
         "--repository",
         str(repository),
         "--port",

@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 
 import pytest
+import tomllib
 from crd_schema import CustomResourceDefinition, load_yaml
 
 from convzoo.cli.commands import build_parser
@@ -104,28 +105,20 @@ def serve_parser() -> argparse.ArgumentParser:
     return subparsers.choices["serve"]
 
 
-def _without_http_port(args: list[str]) -> list[str]:
-    at = args.index("--http-port")
-    return args[:at] + args[at + 2 :]
-
-
 def test_the_container_runs_convzoo_serve_on_the_declared_ports():
     runtime = load_yaml(RUNTIME)
     spec = container(runtime)
     assert spec["name"] == "kserve-container"  # where KServe merges the InferenceService's model spec
     assert spec["command"] == ["convzoo"] and spec["args"][0] == "serve"
-    args = build_parser().parse_args(_without_http_port(spec["args"]))
+    args = build_parser().parse_args(spec["args"])
     assert args.func.__module__ == "convzoo.server.cli"
     assert (args.repository, args.host) == (Path("/mnt/models"), "0.0.0.0")
     ports = {port["name"]: port["containerPort"] for port in spec["ports"]}
     assert ports["h2c"] == args.port == spec["readinessProbe"]["grpc"]["port"]
+    assert ports["http"] == args.http_port == 8000
     assert int(runtime["spec"]["annotations"]["prometheus.kserve.io/port"]) == args.metrics_port
-    http = spec["args"][spec["args"].index("--http-port") + 1]
-    assert ports["http"] == int(http)
 
 
-def test_the_container_args_with_the_rest_port():
-    if "--http-port" not in serve_parser()._option_string_actions:
-        pytest.skip("convzoo serve has no --http-port yet (the REST server); the other args are checked above")
-    args = build_parser().parse_args(container(load_yaml(RUNTIME))["args"])
-    assert args.http_port == 8000
+def test_the_runtime_names_the_image_make_image_tags():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert container(load_yaml(RUNTIME))["image"] == f"localhost/convzoo:{version}"

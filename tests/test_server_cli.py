@@ -20,7 +20,7 @@ from server_repository import IMAGE, VENV_BIN, classifier_config, classifier_log
 from convzoo.client.inference import InferenceClient, InferenceServerError
 from convzoo.proto import model_config_pb2 as mc
 
-SLOW_DELAY_US = 5_000_000  # long enough that a loaded machine still drains while the request waits
+SLOW_DELAY_US = 10_000_000  # long enough that a loaded machine still drains while the request waits
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import ray_faults
 from evalsupport import CLASSES, Item, accuracy, convzoo, draw, model, pair_items, wnid
 from raycluster import two_node_cluster
-
-from convzoo.plugins.ray_stages import CRASH_ONCE_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -68,12 +67,18 @@ def test_two_nodes_three_actors_equal_the_in_process_report(cluster, case, tmp_p
     assert (tmp_path / "p.csv").read_text() == (data.parent / "in_process.csv").read_text()
 
 
-def test_an_actor_killed_mid_run_is_retried_and_the_report_is_identical(cluster, case, tmp_path, monkeypatch):
+def test_an_actor_killed_mid_run_is_retried_and_the_report_is_identical(cluster, case, tmp_path):
+    import ray
+
     data, onnx, reference = case
     marker = tmp_path / "crashed"
-    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    # The job reuses this connection, whose workers run the test's crash hook (tests/ray_faults.py).
+    ray.init(address=cluster, runtime_env=ray_faults.runtime_env(marker), log_to_driver=False)
     out = tmp_path / "ray.json"
-    assert evaluate(data, onnx, out, "--ray", cluster, "--ray-actors", 2) == 0
+    try:
+        assert evaluate(data, onnx, out, "--ray", cluster, "--ray-actors", 2) == 0
+    finally:
+        ray.shutdown()
     assert marker.exists()  # an actor really died (os._exit) during the run
     report = json.loads(out.read_text())
     for key in EXACT:

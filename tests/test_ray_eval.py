@@ -7,7 +7,9 @@ synthetic model (tests/evalsupport.py), with a corrupt file among the images.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
 import ray_faults
 from evalsupport import CLASSES, Item, accuracy, convzoo, draw, model, pair_items, wnid
@@ -21,6 +23,7 @@ ITEMS = [
     Item(f"{wnid(CLASSES[9])}/gray.JPEG", CLASSES[9], 9, "gray"),
 ]
 PLUGINS = "top1,top5,per_class,confusion,calibration"
+SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "report.schema.json"
 EXACT = ("metrics", "count", "skipped", "plugins", "preprocessing", "model")
 
 
@@ -63,6 +66,7 @@ def test_two_nodes_three_actors_equal_the_in_process_report(cluster, case, tmp_p
     assert report["dataset"] == reference["dataset"]
     assert report["runtime"]["ray"]["nodes"] == 2 and report["runtime"]["ray"]["actors"] == 3
     assert report["runtime"]["providers"] == ["CPUExecutionProvider"]
+    jsonschema.validate(report, json.loads(SCHEMA.read_text()), cls=jsonschema.Draft202012Validator)
     # per-image predictions: same rows, same order (the manifest's), same logits to the last digit
     assert (tmp_path / "p.csv").read_text() == (data.parent / "in_process.csv").read_text()
 

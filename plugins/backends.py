@@ -65,7 +65,8 @@ def infer_in_parts(
 class OnnxBackend:
     """In-process ONNX Runtime: first input, first output, any ONNX image classifier."""
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        """``threads``: ONNX Runtime's intra-op threads (None: its default, one per core)."""
         import onnxruntime as ort
 
         from convzoo.base.device import DeviceRequest
@@ -75,7 +76,10 @@ class OnnxBackend:
         # The server's device logic: auto probes CUDA once, quietly; an explicit cuda that falls back is an error.
         request = DeviceRequest.parse(device, strict=device != "auto").resolve_auto()
         self.device = request.description()
-        self.session = open_session(self.path, request.providers())
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = open_session(self.path, request.providers(), options)
         request.actual_device(self.session.get_providers())
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name

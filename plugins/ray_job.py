@@ -31,6 +31,9 @@ from convzoo.plugins.step import BatchStep, Progress
 
 MAX_RETRIES = 3  # actor restarts, and retries of the batch a lost actor was running
 DECODE_CPUS = 0.5  # logical CPUs per decode task: leaves room beside the actors (docs/ray.md)
+# Logical CPUs per CPU actor, and its ONNX Runtime threads: ORT's default (a thread per core in
+# every actor) oversubscribes the cores that several actors share (docs/ray.md, "Where the time goes").
+ACTOR_CPUS = 1
 
 
 @contextmanager
@@ -62,7 +65,7 @@ def check_room(resources: dict, options: RayOptions) -> None:
         raise ValueError(
             f"--ray-actors {options.actors} with --device cuda needs as many GPUs; the cluster has {resources.get('GPU', 0):g}"
         )
-    left = resources.get("CPU", 0) - (0 if gpu else options.actors)
+    left = resources.get("CPU", 0) - (0 if gpu else options.actors * ACTOR_CPUS)
     if left < DECODE_CPUS:
         raise ValueError(
             f"the Ray cluster has {resources.get('CPU', 0):g} CPUs: {options.actors} actors would leave none for "
@@ -101,11 +104,15 @@ def _pipeline(rows: list[dict], model: Path, recipe: Preprocessing, settings: Se
         warnings.simplefilter("ignore", DeprecationWarning)
         return decoded.map_batches(
             InferenceActor,
-            fn_constructor_kwargs={"model_path": str(model), "device": options.device},
+            fn_constructor_kwargs={
+                "model_path": str(model),
+                "device": options.device,
+                "threads": None if gpu else ACTOR_CPUS,
+            },
             batch_size=1,  # one row is one manifest batch of --batch-size samples
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=options.actors),
-            num_cpus=0 if gpu else 1,
+            num_cpus=0 if gpu else ACTOR_CPUS,
             num_gpus=1 if gpu else 0,
             max_restarts=MAX_RETRIES,
             max_task_retries=MAX_RETRIES,

@@ -39,10 +39,10 @@ def decode_chunk(row: dict, recipe: dict, draft: bool) -> dict:
 class InferenceActor:
     """One ONNX Runtime session in a Ray actor: decoded batches in, one record per sample out."""
 
-    def __init__(self, model_path: str, device: str) -> None:
+    def __init__(self, model_path: str, device: str, threads: int | None) -> None:
         from convzoo.plugins.backends import OnnxBackend
 
-        self.backend = OnnxBackend(model_path, device=device)
+        self.backend = OnnxBackend(model_path, device=device, threads=threads)
         size = self.backend.preprocessing.crop_size
         probe = self.backend.infer(np.zeros((1, 3, size, size), np.float32))  # warm-up; learns the output width
         self.classes, self.dtype = probe.shape[1], probe.dtype

@@ -74,7 +74,7 @@ def evaluate(
     plugins = registry.from_spec(spec.plugins)
     preprocessing = recipe(spec, backend)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
-    check_classes(backend.model["name"], getattr(backend, "classes", None), (s.label for s in samples))
+    check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
     runtime = backend.runtime
     if spec.ray is not None:
         from convzoo.plugins import ray_job

@@ -27,26 +27,24 @@ NODES = 2
 
 
 class SteadyRate:
-    """``on_progress`` that times the images after the first batch (start-up excluded), and the CPU
-    seconds of this process and its descendants (the local cluster's nodes and workers) over the whole run."""
+    """``on_progress`` that times the images after the first batch (start-up excluded)."""
 
     def __init__(self) -> None:
         self.first: tuple[float, int] | None = None
         self.last: tuple[float, int] | None = None
-        self.cpu_start = process_tree.cpu_seconds()
 
     def __call__(self, progress) -> None:
         point = (time.perf_counter(), progress.evaluated)
         self.first = self.first or point
         self.last = point
 
-    def measurement(self) -> dict:
+    def measurement(self, cpu_seconds: float) -> dict:
+        """Throughput after the first batch, and ``cpu_seconds`` (the whole run, start-up included) per image."""
         seconds = self.last[0] - self.first[0]
-        cpu = process_tree.cpu_seconds() - self.cpu_start
         return {
             "items_per_s": (self.last[1] - self.first[1]) / seconds,
             "seconds": seconds,
-            "cpu_ms_per_image": 1000.0 * cpu / self.last[1],  # start-up included
+            "cpu_ms_per_image": 1000.0 * cpu_seconds / self.last[1],
         }
 
 
@@ -81,13 +79,17 @@ def run(context: Context) -> list[Figure]:
 
         def on_ray() -> dict:
             rate = SteadyRate()
-            ray_job.run(dataset, model, registry.from_spec("top1,top5"), settings, recipe, options, on_progress=rate)
-            return rate.measurement()
+            with process_tree.TreeCpu() as cpu:  # the driver, the nodes, their workers and actors
+                ray_job.run(
+                    dataset, model, registry.from_spec("top1,top5"), settings, recipe, options, on_progress=rate
+                )
+                return rate.measurement(cpu.seconds())
 
         def in_process() -> dict:
             rate = SteadyRate()
+            start = time.process_time()  # this process, every thread
             evaluate(dataset, backend, registry.from_spec("top1,top5"), settings, on_progress=rate)
-            return rate.measurement()
+            return rate.measurement(time.process_time() - start)
 
         in_process()  # warm-up (page cache, session)
         # Warm-up for Ray too: the cluster's first dataset starts Ray Data's own actors (stats, autoscaling

@@ -1,14 +1,16 @@
 """Where logits come from. A backend maps a preprocessed batch ``[N, 3, H, W]`` to logits.
 
 Every backend offers ``infer(images) -> logits``, ``preprocessing`` (the model's own recipe),
-``model`` (name, source, card: what the report says about the model) and ``runtime``
-(what actually ran it). The evaluation job times ``infer`` itself.
+``model`` (name, source, card: what the report says about the model), ``runtime`` (what
+actually ran it) and ``classes`` (the class count of an image classifier, None when the model
+leaves it open). The evaluation job times ``infer`` itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +35,39 @@ def recipe_for_input(recipe: Preprocessing, shape) -> Preprocessing:
     return recipe.for_crop(width) if isinstance(width, int) and width > 0 else recipe
 
 
-def joined_logits(parts: list[np.ndarray], rows: int) -> np.ndarray:
-    """The outputs of consecutive sub-batches as one ``[rows, classes]`` array."""
+def class_count(input_shape, output_shape) -> int | None:
+    """The classes of an image classifier (input ``[N, 3, H, W]``, output ``[N, classes]`` with a fixed
+    width); None for any other model, or when the width is left open."""
+    if len(input_shape or ()) != 4 or len(output_shape or ()) != 2:
+        return None
+    width = output_shape[-1]
+    return width if isinstance(width, int) and width > 0 else None
+
+
+def infer_in_parts(
+    images: np.ndarray, max_batch: int | None, start: Callable[[np.ndarray], Callable[[], np.ndarray]]
+) -> np.ndarray:
+    """Logits ``[N, classes]`` of ``images`` inferred in consecutive parts of at most ``max_batch`` rows.
+
+    ``start(part)`` begins one part and returns the call that waits for its logits; every part
+    starts before the first is awaited, so a backend that queues (the server's batcher) sees
+    them together. ``max_batch`` None or 0 runs the batch whole. Raises ValueError when the
+    joined logits are not ``[N, classes]``.
+    """
+    step = max_batch or len(images)
+    waits = [start(images[i : i + step]) for i in range(0, len(images), step)]
+    parts = [wait() for wait in waits]
     logits = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    if logits.ndim != 2 or len(logits) != rows:
-        raise ValueError(f"the model's first output has shape {logits.shape}; expected [{rows}, classes]")
+    if logits.ndim != 2 or len(logits) != len(images):
+        raise ValueError(f"the model's first output has shape {logits.shape}; expected [{len(images)}, classes]")
     return logits
 
 
 class OnnxBackend:
     """In-process ONNX Runtime: first input, first output, any ONNX image classifier."""
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        """``threads``: ONNX Runtime's intra-op threads (None: its default, one per core)."""
         import onnxruntime as ort
 
         from convzoo.base.device import DeviceRequest
@@ -54,11 +77,15 @@ class OnnxBackend:
         # The server's device logic: auto probes CUDA once, quietly; an explicit cuda that falls back is an error.
         request = DeviceRequest.parse(device, strict=device != "auto").resolve_auto()
         self.device = request.description()
-        self.session = open_session(self.path, request.providers())
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = open_session(self.path, request.providers(), options)
         request.actual_device(self.session.get_providers())
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.output_name = self.session.get_outputs()[0].name
+        self.classes = class_count(model_input.shape, self.session.get_outputs()[0].shape)
         batch = model_input.shape[0] if model_input.shape else None
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
         metadata = self.session.get_modelmeta().custom_metadata_map
@@ -79,13 +106,11 @@ class OnnxBackend:
     def infer(self, images: np.ndarray) -> np.ndarray:
         from convzoo.base.sessions import model_errors
 
-        step = self.fixed_batch or len(images)
-        with model_errors(self.path, f"run on a float32 image batch [N, 3, H, W] (input '{self.input_name}')"):
-            parts = [
-                self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]
-                for i in range(0, len(images), step)
-            ]
-        return joined_logits(parts, len(images))
+        def run(part: np.ndarray) -> np.ndarray:
+            with model_errors(self.path, f"run on a float32 image batch [N, 3, H, W] (input '{self.input_name}')"):
+                return self.session.run([self.output_name], {self.input_name: part})[0]
+
+        return infer_in_parts(images, self.fixed_batch, lambda part: lambda: run(part))
 
     def close(self) -> None:
         """Nothing to release: the session goes with the backend."""
@@ -125,6 +150,7 @@ class GrpcBackend:
         self.input_name = metadata.inputs[0].name
         self.output_name = metadata.outputs[0].name
         self.max_batch = config.max_batch_size
+        self.classes = class_count(list(metadata.inputs[0].shape), list(metadata.outputs[0].shape))
         self.preprocessing = recipe_for_input(Preprocessing.from_metadata(parameters), list(metadata.inputs[0].shape))
         self.model = {
             "name": model,
@@ -143,18 +169,12 @@ class GrpcBackend:
         }
 
     def infer(self, images: np.ndarray) -> np.ndarray:
-        step = self.max_batch if self.max_batch > 0 else len(images)
-        parts = [
-            self.client.infer(
-                self.name,
-                images[i : i + step],
-                version=self.version,
-                input_name=self.input_name,
-                output_name=self.output_name,
+        def run(part: np.ndarray) -> np.ndarray:
+            return self.client.infer(
+                self.name, part, version=self.version, input_name=self.input_name, output_name=self.output_name
             )
-            for i in range(0, len(images), step)
-        ]
-        return joined_logits(parts, len(images))
+
+        return infer_in_parts(images, self.max_batch, lambda part: lambda: run(part))
 
     def close(self) -> None:
         self.client.close()

@@ -111,10 +111,42 @@ def register_eval(subparsers) -> None:
     parser.set_defaults(func=_eval)
 
 
+def eval_spec(args):
+    """The ``JobSpec`` of parsed ``convzoo eval`` arguments."""
+    from convzoo.plugins.evaluate import Settings
+    from convzoo.plugins.spec import JobSpec, Overrides, RayOptions, Remote
+
+    if args.remote and not args.server:
+        raise ValueError("--remote needs --server")
+    if args.shared_memory and not args.server:
+        raise ValueError("--shared-memory sends batches to a --server on this machine (not with --remote)")
+    remote = None
+    if args.server:
+        security = channel.Security.from_args(args)
+        remote = Remote(args.server, args.model_version, security, inside=args.remote, shared_memory=args.shared_memory)
+    return JobSpec(
+        data=args.data,
+        model=args.model,
+        format=args.format,
+        plugins=args.plugins,
+        settings=Settings(args.batch_size, args.limit, args.workers, args.on_error, args.draft),
+        device=args.device,
+        overrides=Overrides(args.resize_size, args.crop_size, args.interpolation),
+        robustness=robustness.RobustnessOptions.from_args(args),
+        remote=remote,
+        ray=RayOptions(args.ray or None, args.ray_actors, args.device) if args.ray is not None else None,
+        output=args.output,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+        predictions=args.predictions,
+        progress=not args.no_progress,
+    )
+
+
 def _eval(args) -> int:
     from convzoo.plugins import job
 
-    report = job.from_args(args)
+    report = job.execute(eval_spec(args))
     metrics = report["metrics"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
     print(

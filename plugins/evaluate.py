@@ -26,6 +26,7 @@ from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins import registry
 from convzoo.plugins.api import Batch, Metric
 from convzoo.plugins.predictions import PredictionsWriter
+from convzoo.plugins.step import BatchStep, Progress
 
 CHECKPOINT_VERSION = 2  # 2: plugin states as declared with Metric.add_state, keyed by entry-point name
 
@@ -43,15 +44,6 @@ class Settings:
     draft: bool = False
 
 
-@dataclass(frozen=True)
-class Progress:
-    done: int  # samples consumed (decoded or skipped)
-    total: int
-    evaluated: int
-    running_top1: float  # percent, argmax over the images evaluated so far
-    images_per_second: float
-
-
 @dataclass
 class Outcome:
     plugins: list[Metric]
@@ -66,7 +58,9 @@ class Backend(Protocol):
     """What the loop needs from a backend (see ``convzoo.plugins.backends``)."""
 
     model: dict
+    runtime: dict
     preprocessing: Preprocessing
+    classes: int | None  # the logits' width, None when the model leaves it open
 
     def infer(self, images: np.ndarray) -> np.ndarray: ...
 
@@ -124,6 +118,7 @@ def run(
             skipped = [Failure(**f) for f in saved["skipped"]]
             resumed = True
     writer = PredictionsWriter(predictions, offset if resumed else None) if predictions else None
+    step = BatchStep(backend.model["name"], plugins, writer, evaluated, top1_hits)
 
     def save() -> None:
         atomic.write_json(
@@ -132,8 +127,8 @@ def run(
                 "version": CHECKPOINT_VERSION,
                 "identity": ident,
                 "position": position,
-                "evaluated": evaluated,
-                "top1_hits": top1_hits,
+                "evaluated": step.evaluated,
+                "top1_hits": step.top1_hits,
                 "wall_seconds": elapsed + time.perf_counter() - started,
                 "predictions_offset": writer.offset() if writer else None,
                 "skipped": [asdict(f) for f in skipped],
@@ -159,29 +154,14 @@ def run(
             if len(loaded.images):
                 tick = time.perf_counter()
                 logits = dataset.restrict(backend.infer(loaded.images))  # ImageNet-A/-R: their 200 classes
-                batch = Batch(logits, loaded.labels, loaded.sample_ids, time.perf_counter() - tick)
-                for plugin in plugins:
-                    plugin.update(batch)
-                if writer:
-                    writer.write(batch)
-                evaluated += len(loaded.labels)
-                top1_hits += int((logits.argmax(axis=1) == loaded.labels).sum())
+                step(Batch(logits, loaded.labels, loaded.sample_ids, time.perf_counter() - tick))
             position = loaded.stop
             if checkpoint is not None and checkpoint_every > 0 and count % checkpoint_every == 0:
                 save()
             if on_progress:
-                seconds = elapsed + time.perf_counter() - started
-                on_progress(
-                    Progress(
-                        position,
-                        len(samples),
-                        evaluated,
-                        100.0 * top1_hits / evaluated if evaluated else 0.0,
-                        evaluated / seconds if seconds > 0 else 0.0,
-                    )
-                )
+                on_progress(step.progress(position, len(samples), elapsed + time.perf_counter() - started))
     finally:
         batches.close()
         if writer:
             writer.close()
-    return Outcome(plugins, evaluated, len(samples), skipped, elapsed + time.perf_counter() - started, resumed)
+    return Outcome(plugins, step.evaluated, len(samples), skipped, elapsed + time.perf_counter() - started, resumed)

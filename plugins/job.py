@@ -1,15 +1,20 @@
-"""One ``convzoo eval`` run: pick the backend, open the dataset, run, report, clean up."""
+"""One evaluation job (a ``JobSpec``): pick the backend, open the dataset, run, report, clean up."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from convzoo.base.datasets import open_dataset
+from convzoo.base.datasets import Dataset, open_dataset
+from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins import registry, report, robustness
 from convzoo.plugins.backends import DEFAULT_RECIPE
-from convzoo.plugins.evaluate import Progress, Settings, run
+from convzoo.plugins.evaluate import Backend, run
+from convzoo.plugins.spec import JobSpec
+from convzoo.plugins.step import Progress, check_classes
 
 
 def checkpoint_path(output: Path) -> Path:
@@ -17,22 +22,24 @@ def checkpoint_path(output: Path) -> Path:
     return output.with_name(output.name + ".checkpoint.json")
 
 
-def _backend(args):
-    if args.ray is not None:
-        from convzoo.plugins.backends import OnnxBackend
+def open_backend(spec: JobSpec):
+    """The backend ``spec`` names: in-process ONNX Runtime, or a KServe v2 gRPC endpoint."""
+    from convzoo.plugins.backends import OnnxBackend
 
-        return OnnxBackend(args.model, device="cpu")  # reads the model here; the actors run it on --device
-    if args.server:
-        from convzoo.client.channel import Security
+    if spec.ray is not None:
+        return OnnxBackend(spec.model, device="cpu")  # reads the model here; the actors run it on spec.ray.device
+    if spec.remote:
         from convzoo.plugins.backends import GrpcBackend
 
         return GrpcBackend(
-            args.server, args.model, args.model_version, Security.from_args(args), shared_memory=args.shared_memory
+            spec.remote.url,
+            spec.model,
+            spec.remote.model_version,
+            spec.remote.security,
+            shared_memory=spec.remote.shared_memory,
         )
-    from convzoo.plugins.backends import OnnxBackend
-
-    backend = OnnxBackend(args.model, device=args.device)
-    if args.device == "auto":
+    backend = OnnxBackend(spec.model, device=spec.device)
+    if spec.device == "auto":
         print(f"convzoo eval: --device auto: running on {backend.device}", file=sys.stderr)
     return backend
 
@@ -51,79 +58,88 @@ def _progress_bar(total: int | None, enabled: bool):
     return bar, update
 
 
-def from_args(args) -> dict:
-    """Run the evaluation the parsed ``convzoo eval`` arguments describe; return its report."""
-    if args.shared_memory and (not args.server or args.remote):
-        raise ValueError("--shared-memory sends batches to a --server on this machine (not with --remote)")
-    with contextlib.ExitStack() as cleanup:  # the backend's channel and shared memory slots go at the end
-        return _evaluate(args, cleanup)
+def recipe(spec: JobSpec, dataset: Dataset, backend: Backend) -> Preprocessing:
+    """The model's preprocessing as the dataset applies it (ImageNet-C: centre crop only), with the
+    spec's overrides (recorded in the backend's runtime)."""
+    if spec.overrides.any():
+        backend.runtime["preprocessing_from"] += ", overridden by flags"
+    return dataset.recipe(backend.preprocessing).override(**vars(spec.overrides))
 
 
-def _evaluate(args, cleanup: contextlib.ExitStack) -> dict:
-    """``from_args``'s run; ``cleanup`` closes the backend it opens."""
-    if args.ray is not None and (args.server or args.resume):
-        raise ValueError("--ray runs an ONNX file on the cluster: it takes neither --server nor --resume")
-    if args.remote and robustness.requested(args):
-        raise ValueError(f"{', '.join(robustness.requested(args))} run in-process or with --ray, not with --remote")
-    if args.remote:
+def evaluate(
+    spec: JobSpec,
+    dataset: Dataset,
+    backend: Backend,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Run ``spec`` on an open dataset and backend (in process or on Ray); return the report.
+
+    A model whose class count cannot hold the dataset's labels is refused before the first batch.
+    """
+    settings = spec.settings
+    plugins = registry.from_spec(spec.plugins)
+    dataset, plugins = robustness.apply(spec.robustness, dataset, plugins, ray=spec.ray is not None)
+    preprocessing = recipe(spec, dataset, backend)
+    samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
+    check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
+    runtime = backend.runtime
+    if spec.ray is not None:
+        from convzoo.plugins import ray_job
+
+        outcome, on_ray = ray_job.run(
+            dataset,
+            spec.model,
+            plugins,
+            settings,
+            preprocessing,
+            spec.ray,
+            predictions=spec.predictions,
+            on_progress=on_progress,
+        )
+        runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
+    else:
+        outcome = run(
+            dataset,
+            backend,
+            plugins,
+            settings,
+            preprocessing=preprocessing,
+            checkpoint=checkpoint_path(spec.output) if spec.output else None,
+            checkpoint_every=spec.checkpoint_every,
+            resume=spec.resume,
+            predictions=spec.predictions,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+    entry = report.dataset_entry(dataset, outcome)
+    return report.build(backend.model, runtime, entry, preprocessing, settings, outcome)
+
+
+def execute(spec: JobSpec) -> dict:
+    """Run the evaluation ``spec`` describes, wherever it says; write and return its report."""
+    spec.check()
+    if spec.remote and spec.remote.inside:
         from convzoo.plugins.remote import evaluate_remote
 
-        bar, update = _progress_bar(None, not args.no_progress)
+        bar, update = _progress_bar(None, spec.progress)
         with bar:
-            result = evaluate_remote(args, update)
+            result = evaluate_remote(spec, update)
     else:
-        if args.resume and not args.output:
-            raise ValueError("--resume needs --output (the checkpoint lives next to the report)")
-        backend = cleanup.enter_context(contextlib.closing(_backend(args)))
-        dataset = open_dataset(args.data, args.format)
-        overrides = {"resize_size": args.resize_size, "crop_size": args.crop_size, "interpolation": args.interpolation}
-        recipe = dataset.recipe(backend.preprocessing).override(**overrides)  # e.g. ImageNet-C: crop only
-        if any(v is not None for v in overrides.values()):
-            backend.runtime["preprocessing_from"] += ", overridden by flags"
-        elif backend.runtime["preprocessing_from"] == DEFAULT_RECIPE:
-            print(
-                f"convzoo eval: warning: {backend.model['name']} publishes no preprocessing; using torchvision's "
-                "(resize 256, crop 224 scaled to its input); set --resize-size/--crop-size if it differs",
-                file=sys.stderr,
-            )
-        settings = Settings(args.batch_size, args.limit, args.workers, args.on_error, args.draft)
-        plugins = registry.from_spec(args.plugins)
-        dataset, plugins = robustness.apply(args, dataset, plugins)  # ImageNet-C cells, corruption error
-        checkpoint = checkpoint_path(args.output) if args.output else None
-        total = min(len(dataset.samples), args.limit or len(dataset.samples))
-        bar, update = _progress_bar(total, not args.no_progress)
-        runtime = backend.runtime
-        with bar:
-            if args.ray is not None:
-                from convzoo.plugins import ray_job
-
-                options = ray_job.RayOptions(args.ray or None, args.ray_actors, args.device)
-                outcome, on_ray = ray_job.run(
-                    dataset,
-                    args.model,
-                    plugins,
-                    settings,
-                    recipe,
-                    options,
-                    predictions=args.predictions,
-                    on_progress=update,
+        with contextlib.closing(open_backend(spec)) as backend:  # its channel and shared memory slots go after
+            dataset = open_dataset(spec.data, spec.format)
+            if not spec.overrides.any() and backend.runtime["preprocessing_from"] == DEFAULT_RECIPE:
+                print(
+                    f"convzoo eval: warning: {backend.model['name']} publishes no preprocessing; using torchvision's "
+                    "(resize 256, crop 224 scaled to its input); set --resize-size/--crop-size if it differs",
+                    file=sys.stderr,
                 )
-                runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
-            else:
-                outcome = run(
-                    dataset,
-                    backend,
-                    plugins,
-                    settings,
-                    preprocessing=recipe,
-                    checkpoint=checkpoint,
-                    checkpoint_every=args.checkpoint_every,
-                    resume=args.resume,
-                    predictions=args.predictions,
-                    on_progress=update,
-                )
-        result = report.build(backend.model, runtime, report.dataset_entry(dataset, outcome), recipe, settings, outcome)
-    if args.output:
-        report.write(result, args.output)
-        checkpoint_path(args.output).unlink(missing_ok=True)
+            total = min(len(dataset.samples), spec.settings.limit or len(dataset.samples))
+            bar, update = _progress_bar(total, spec.progress)
+            with bar:
+                result = evaluate(spec, dataset, backend, on_progress=update)
+    if spec.output:
+        report.write(result, spec.output)
+        checkpoint_path(spec.output).unlink(missing_ok=True)
     return result

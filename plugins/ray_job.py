@@ -1,4 +1,4 @@
-"""``convzoo eval --ray``: the evaluation job on a Ray cluster, with Ray Data (DESIGN.md §10).
+"""``convzoo eval --ray``: the evaluation job on a Ray cluster, with Ray Data (docs/ray.md).
 
 manifest (sample id, path, label) in batches of ``--batch-size`` -> decode + preprocess tasks
 (the model's own recipe) -> ``map_batches`` over an actor pool of ONNX Runtime sessions
@@ -17,26 +17,23 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from convzoo.base.datasets import Dataset
 from convzoo.base.preprocessing import Preprocessing
 from convzoo.plugins.api import Metric
-from convzoo.plugins.evaluate import Outcome, Progress, Settings
+from convzoo.plugins.evaluate import Outcome, Settings
 from convzoo.plugins.merge import ManifestMerge, Record
 from convzoo.plugins.predictions import PredictionsWriter
-from convzoo.plugins.ray_stages import CRASH_ONCE_ENV, InferenceActor, decode_chunk
+from convzoo.plugins.ray_stages import InferenceActor, decode_chunk
+from convzoo.plugins.spec import RayOptions
+from convzoo.plugins.step import BatchStep, Progress
 
 MAX_RETRIES = 3  # actor restarts, and retries of the batch a lost actor was running
-DECODE_CPUS = 0.5  # logical CPUs per decode task: leaves room beside the actors (DESIGN.md §10)
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    address: str | None = None  # as ray.init takes it ("auto", "ray://host:10001", "host:port"); None: a local Ray
-    actors: int = 2
-    device: str = "cpu"
+DECODE_CPUS = 0.5  # logical CPUs per decode task: leaves room beside the actors (docs/ray.md)
+# Logical CPUs per CPU actor, and its ONNX Runtime threads: ORT's default (a thread per core in
+# every actor) oversubscribes the cores that several actors share (docs/ray.md, "Where the time goes").
+ACTOR_CPUS = 1
 
 
 @contextmanager
@@ -68,7 +65,7 @@ def check_room(resources: dict, options: RayOptions) -> None:
         raise ValueError(
             f"--ray-actors {options.actors} with --device cuda needs as many GPUs; the cluster has {resources.get('GPU', 0):g}"
         )
-    left = resources.get("CPU", 0) - (0 if gpu else options.actors)
+    left = resources.get("CPU", 0) - (0 if gpu else options.actors * ACTOR_CPUS)
     if left < DECODE_CPUS:
         raise ValueError(
             f"the Ray cluster has {resources.get('CPU', 0):g} CPUs: {options.actors} actors would leave none for "
@@ -98,7 +95,6 @@ def _pipeline(rows: list[dict], model: Path, recipe: Preprocessing, settings: Se
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     gpu = options.device.startswith("cuda")
-    fault = os.environ.get(CRASH_ONCE_ENV)
     decoded = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
         decode_chunk, fn_kwargs={"recipe": recipe.to_dict(), "draft": settings.draft}, num_cpus=DECODE_CPUS
     )
@@ -108,15 +104,18 @@ def _pipeline(rows: list[dict], model: Path, recipe: Preprocessing, settings: Se
         warnings.simplefilter("ignore", DeprecationWarning)
         return decoded.map_batches(
             InferenceActor,
-            fn_constructor_kwargs={"model_path": str(model), "device": options.device},
+            fn_constructor_kwargs={
+                "model_path": str(model),
+                "device": options.device,
+                "threads": None if gpu else ACTOR_CPUS,
+            },
             batch_size=1,  # one row is one manifest batch of --batch-size samples
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=options.actors),
-            num_cpus=0 if gpu else 1,
+            num_cpus=0 if gpu else ACTOR_CPUS,
             num_gpus=1 if gpu else 0,
             max_restarts=MAX_RETRIES,
             max_task_retries=MAX_RETRIES,
-            runtime_env={"env_vars": {CRASH_ONCE_ENV: fault}} if fault else None,
         )
 
 
@@ -142,7 +141,8 @@ def run(
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     merge = ManifestMerge(samples, settings.batch_size)
     writer = PredictionsWriter(predictions) if predictions else None
-    evaluated, top1_hits, skipped, providers = 0, 0, [], set()
+    step = BatchStep(str(model), plugins, writer)
+    skipped, providers = [], set()
     started = time.perf_counter()
     try:
         with connected(options.address, options.actors):
@@ -163,28 +163,14 @@ def run(
                         raise ValueError(f"{first.sample_id}: {first.error}")
                     skipped += chunk.failures
                     if chunk.batch is not None:
-                        for plugin in plugins:
-                            plugin.update(chunk.batch)
-                        if writer:
-                            writer.write(chunk.batch)
-                        evaluated += len(chunk.batch.labels)
-                        top1_hits += int((chunk.batch.logits.argmax(axis=1) == chunk.batch.labels).sum())
+                        step(chunk.batch)
                 if on_progress:
-                    seconds = time.perf_counter() - started
-                    on_progress(
-                        Progress(
-                            merge.next_start,
-                            len(samples),
-                            evaluated,
-                            100.0 * top1_hits / evaluated if evaluated else 0.0,
-                            evaluated / seconds if seconds > 0 else 0.0,
-                        )
-                    )
+                    on_progress(step.progress(merge.next_start, len(samples), time.perf_counter() - started))
             merge.finish()
     finally:
         if writer:
             writer.close()
-    outcome = Outcome(plugins, evaluated, len(samples), skipped, time.perf_counter() - started)
+    outcome = Outcome(plugins, step.evaluated, len(samples), skipped, time.perf_counter() - started)
     runtime = {
         # the actors' providers in ONNX Runtime's order (one list when all agree; empty without images)
         "providers": next(iter(providers)).split(",") if len(providers) == 1 else sorted(providers),

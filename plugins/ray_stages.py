@@ -8,7 +8,6 @@ bytes so that every ONNX Runtime call sees exactly the batch the in-process job 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -17,10 +16,6 @@ import numpy as np
 from convzoo.base.datasets import Sample
 from convzoo.base.loader import load_batches
 from convzoo.base.preprocessing import Preprocessing
-
-# Fault injection for tests: the path of a marker file. The first actor that finds it absent on
-# its second call creates it and exits at once (as if killed), so the run must survive a lost worker.
-CRASH_ONCE_ENV = "CONVZOO_RAY_CRASH_ONCE"
 
 
 def decode_chunk(row: dict, recipe: dict, draft: bool) -> dict:
@@ -44,19 +39,16 @@ def decode_chunk(row: dict, recipe: dict, draft: bool) -> dict:
 class InferenceActor:
     """One ONNX Runtime session in a Ray actor: decoded batches in, one record per sample out."""
 
-    def __init__(self, model_path: str, device: str) -> None:
+    def __init__(self, model_path: str, device: str, threads: int | None) -> None:
         from convzoo.plugins.backends import OnnxBackend
 
-        self.backend = OnnxBackend(model_path, device=device)
+        self.backend = OnnxBackend(model_path, device=device, threads=threads)
         size = self.backend.preprocessing.crop_size
         probe = self.backend.infer(np.zeros((1, 3, size, size), np.float32))  # warm-up; learns the output width
         self.classes, self.dtype = probe.shape[1], probe.dtype
         self.providers = ",".join(self.backend.runtime["providers"])
-        self.calls = 0
 
     def __call__(self, batch: dict) -> dict:
-        self.calls += 1
-        _maybe_crash(self.calls)
         ids, logits, errors, seconds = [], [], [], []
         size = self.backend.preprocessing.crop_size
         for decoded, pixels, failed, messages in zip(
@@ -78,14 +70,3 @@ class InferenceActor:
             "seconds": np.asarray(seconds, dtype=np.float64),
             "providers": np.asarray([self.providers] * len(ids), dtype=object),
         }
-
-
-def _maybe_crash(calls: int) -> None:
-    marker = os.environ.get(CRASH_ONCE_ENV)
-    if not marker or calls < 2:
-        return
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    os._exit(1)

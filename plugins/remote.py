@@ -12,9 +12,8 @@ import json
 import grpc
 
 from convzoo.client.channel import Security, open_channel
-from convzoo.plugins.evaluate import Progress
-
-LOCAL_ONLY = ("resume", "predictions", "draft", "resize_size", "crop_size", "interpolation")
+from convzoo.plugins.spec import JobSpec
+from convzoo.plugins.step import Progress
 
 
 def server_catalog(server: str, security: Security = Security()) -> tuple[list, list]:
@@ -32,29 +31,21 @@ def server_catalog(server: str, security: Security = Security()) -> tuple[list, 
     return list(plugins), list(datasets)
 
 
-def evaluate_remote(args, on_progress=None) -> dict:
-    """Run the evaluation ``args`` describe on the server; return its report."""
+def evaluate_remote(spec: JobSpec, on_progress=None) -> dict:
+    """Run ``spec`` inside the server it names (``spec.remote``); return the server's report."""
     from convzoo.proto import evaluation_pb2 as pb
     from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 
-    if not args.server:
-        raise ValueError("--remote needs --server")
-    local = [f"--{name.replace('_', '-')}" for name in LOCAL_ONLY if getattr(args, name, None)]
-    if local or args.format != "auto":
-        raise ValueError(
-            f"{', '.join(local + (['--format'] if args.format != 'auto' else []))} "
-            "cannot be used with --remote (the server owns the data)"
-        )
     request = pb.EvaluateRequest(
-        model_name=args.model,
-        model_version=args.model_version,
-        dataset=args.data,
-        plugins=args.plugins,
-        limit=args.limit or 0,
-        batch_size=args.batch_size,
-        on_error=args.on_error,
+        model_name=spec.model,
+        model_version=spec.remote.model_version,
+        dataset=spec.data,
+        plugins=spec.plugins,
+        limit=spec.settings.limit or 0,
+        batch_size=spec.settings.batch_size,
+        on_error=spec.settings.on_error,
     )
-    with open_channel(args.server, Security.from_args(args)) as channel:
+    with open_channel(spec.remote.url, spec.remote.security) as channel:
         call = pb_grpc.EvaluationStub(channel).Evaluate(request)
         try:
             for response in call:

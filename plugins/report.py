@@ -1,4 +1,4 @@
-"""The evaluation report: JSON as in DESIGN.md §3, plus a Markdown summary.
+"""The evaluation report: JSON as docs/report.md describes (docs/report.schema.json), and a Markdown summary.
 
 ``{"model": {name, source, card...}, "dataset": {layout, root, size, ...}, "count": N,
 "metrics": {"top1": %, "top5": %, ...}, "preprocessing": {...}, "runtime": {...},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from convzoo.base.datasets import Dataset
@@ -87,19 +88,38 @@ def _read_report(path: Path, flag: str) -> dict:
         raise ValueError(f"{flag} {path}: cannot read the report ({exc})") from None
 
 
-def requested(args) -> list[str]:
-    """The robustness flags given on the command line."""
-    names = ("corruptions", "severities", "baseline", "clean_report", "corrupt")
-    return ["--" + n.replace("_", "-") for n in names if getattr(args, n, None) is not None]
+@dataclass(frozen=True)
+class RobustnessOptions:
+    """The robustness flags of one evaluation (None or empty: not given)."""
+
+    corruptions: list[str] | None = None
+    severities: list[int] | None = None
+    baseline: Path | None = None
+    clean_report: Path | None = None
+    corrupt: list[list[tuple[str, int]]] | None = None  # one list of cells per --corrupt flag
+    corrupt_seed: int = 0
+
+    @classmethod
+    def from_args(cls, args) -> RobustnessOptions:
+        """The options of parsed ``convzoo eval`` arguments."""
+        return cls(args.corruptions, args.severities, args.baseline, args.clean_report, args.corrupt, args.corrupt_seed)
+
+    def requested(self) -> list[str]:
+        """The robustness flags given, as the user typed them."""
+        names = ("corruptions", "severities", "baseline", "clean_report", "corrupt")
+        return ["--" + n.replace("_", "-") for n in names if getattr(self, n) is not None]
 
 
-def apply(args, dataset: Dataset, plugins: list[Metric]) -> tuple[Dataset, list[Metric]]:
-    """The dataset's chosen cells and the plugins with ``corruption`` configured by the flags."""
+def apply(
+    args: RobustnessOptions, dataset: Dataset, plugins: list[Metric], *, ray: bool = False
+) -> tuple[Dataset, list[Metric]]:
+    """The dataset's chosen cells and the plugins with ``corruption`` configured by the flags
+    (``ray``: the run goes to a Ray cluster, where ``--corrupt`` cannot follow)."""
     generated = None
     if args.corrupt:
         from convzoo.base import corruption
 
-        if getattr(args, "ray", None) is not None:
+        if ray:
             raise ValueError("--corrupt runs in-process, not with --ray")
         if any(corruption_of(s.sample_id) for s in dataset.samples):
             raise ValueError(f"{dataset.root}: --corrupt takes a clean dataset; this one is corrupted already")

@@ -5,7 +5,8 @@ Registered through the ``convzoo.services`` hook: ``--dataset NAME=PATH`` (repea
 a path, and reports show the dataset's name, not where it lives. ``Evaluate`` runs the same
 loop as ``convzoo eval`` (``convzoo.plugins.evaluate``) against a loaded model through the data
 plane's infer path (as ModelInfer: validated, queued, counted), streams progress, and ends with
-the report. Cancelling the call stops the work at the next batch.
+the report. Cancelling the call stops the work at the next batch. A request becomes the same
+``JobSpec`` the CLI builds (``convzoo.plugins.spec``) and runs through ``convzoo.plugins.job``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from convzoo.base.datasets import Dataset, open_dataset
 from convzoo.base.errors import ServingError, invalid
 from convzoo.base.loader import ON_ERROR
 from convzoo.base.preprocessing import METADATA_KEY
-from convzoo.plugins import registry, report
-from convzoo.plugins.backends import DEFAULT_RECIPE
-from convzoo.plugins.evaluate import Cancelled, Settings, run
+from convzoo.plugins import job, registry
+from convzoo.plugins.backends import DEFAULT_RECIPE, class_count, infer_in_parts
+from convzoo.plugins.evaluate import Cancelled, Settings
+from convzoo.plugins.spec import JobSpec
+from convzoo.plugins.step import check_classes
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server.dataplane import DataPlane
@@ -91,6 +94,8 @@ class ServedBackend:
         self.dataplane = dataplane
         self.input_name, self.output_name = images[0].name, model.outputs[0].name
         self.max_batch = model.max_batch_size
+        batch = [-1] if model.max_batch_size > 0 else []  # the configured dims leave the batch dimension out
+        self.classes = class_count(batch + list(model.inputs[0].dims), batch + list(model.outputs[0].dims))
         self.preprocessing = model.preprocessing
         self.model = {"name": model.name, "version": str(model.version), "source": "convzoo server", "card": model.card}
         self.runtime = {
@@ -109,11 +114,12 @@ class ServedBackend:
             outputs=[OutputRequest(self.output_name)],
         )
 
+    def _start(self, images: np.ndarray):
+        inference = self.dataplane.infer(self._request(images))  # queued now: every part before the first wait
+        return lambda: inference.wait().outputs[0].data
+
     def infer(self, images: np.ndarray) -> np.ndarray:
-        step = self.max_batch if self.max_batch > 0 else len(images)
-        inferences = [self.dataplane.infer(self._request(images[i : i + step])) for i in range(0, len(images), step)]
-        parts = [inference.wait().outputs[0].data for inference in inferences]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return infer_in_parts(images, self.max_batch, self._start)
 
 
 class EvaluationServicer(pb_grpc.EvaluationServicer):
@@ -166,33 +172,28 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
             raise ValueError(f"on_error must be one of {ON_ERROR}")
         dataset = self.datasets[request.dataset]
         backend = ServedBackend(self.dataplane, self.dataplane.served(request.model_name, request.model_version))
-        recipe = dataset.recipe(backend.preprocessing)  # ImageNet-C: centre crop only
-        plugins = registry.from_spec(request.plugins or registry.DEFAULT_SPEC)
-        settings = Settings(
-            batch_size=request.batch_size or DEFAULT_BATCH_SIZE,
-            limit=request.limit or None,
-            workers=DECODE_WORKERS,
-            on_error=request.on_error or "skip",
+        spec = JobSpec(
+            data=request.dataset,
+            model=request.model_name,
+            plugins=request.plugins or registry.DEFAULT_SPEC,
+            settings=Settings(
+                batch_size=request.batch_size or DEFAULT_BATCH_SIZE,
+                limit=request.limit or None,
+                workers=DECODE_WORKERS,
+                on_error=request.on_error or "skip",
+            ),
         )
+        registry.from_spec(spec.plugins)  # an unknown plugin is refused before the stream starts
+        samples = dataset.samples[: spec.settings.limit] if spec.settings.limit else dataset.samples
+        check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
 
         def work(events: queue.Queue, cancel: threading.Event) -> None:
             try:
-                outcome = run(
-                    dataset,
-                    backend,
-                    plugins,
-                    settings,
-                    preprocessing=recipe,
-                    cancel=cancel,
-                    on_progress=lambda p: events.put(("progress", p)),
+                result = job.evaluate(
+                    spec, dataset, backend, cancel=cancel, on_progress=lambda p: events.put(("progress", p))
                 )
-                entry = {**report.dataset_entry(dataset, outcome), "root": request.dataset}
-                events.put(
-                    (
-                        "report",
-                        report.build(backend.model, backend.runtime, entry, recipe, settings, outcome),
-                    )
-                )
+                result["dataset"]["root"] = request.dataset  # clients know the dataset by name, not by path
+                events.put(("report", result))
             except Cancelled:
                 events.put(("error", (grpc.StatusCode.CANCELLED, "evaluation cancelled")))
             except ServingError as error:

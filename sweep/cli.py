@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convzoo.plugins import registry
 from convzoo.plugins.cli import positive_int
 
 
@@ -27,10 +28,10 @@ def register_sweep(subparsers) -> None:
     p.add_argument("--format", default="auto", help="dataset layout, as for eval --format (default: detect)")
     p.add_argument("--repository", type=Path, required=True, help="model repository folder (Triton layout)")
     p.add_argument("--reports", type=Path, required=True, help="folder for one report per model, compare.md and .png")
-    p.add_argument("--plugins", help="as for eval --plugins")
-    p.add_argument("--batch-size", type=positive_int, help="as for eval --batch-size")
+    p.add_argument("--plugins", default=registry.DEFAULT_SPEC, help="as for eval --plugins")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="as for eval --batch-size")
     p.add_argument("--limit", type=positive_int, help="evaluate only the first N images")
-    p.add_argument("--device", help="as for eval --device")
+    p.add_argument("--device", default="auto", help="as for eval --device")
     p.add_argument(
         "--ray",
         nargs="?",

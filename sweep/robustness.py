@@ -39,7 +39,7 @@ def evaluate_sets(plan, name: str, model: Path, say: Callable[[str], None]) -> l
     """Evaluate (or keep) the model's report on each robustness set of ``plan``; their paths."""
     from convzoo.plugins import job
     from convzoo.plugins.backends import file_sha256
-    from convzoo.sweep.run import eval_arguments, report_is_current
+    from convzoo.sweep.run import cell_spec, report_is_current
 
     paths = []
     for robust in plan.robustness:
@@ -52,7 +52,7 @@ def evaluate_sets(plan, name: str, model: Path, say: Callable[[str], None]) -> l
             continue
         say(f"{name}: evaluating on {robust.layout}")
         on_set = replace(plan, data=robust.path, format=robust.layout)
-        result = job.from_args(eval_arguments(on_set, model, report))
+        result = job.execute(cell_spec(on_set, model, report))
         figure = result["metrics"].get("mce")
         summary = (
             f"mCE {figure:.2f}%"

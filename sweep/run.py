@@ -8,7 +8,6 @@ atomically: a cell is either finished or redone).
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +18,12 @@ from convzoo.base.datasets import manifest, open_dataset
 from convzoo.exporters.pipeline import export_model
 from convzoo.exporters.precision import PrecisionOptions
 from convzoo.exporters.repository import MODEL_FILE
-from convzoo.plugins import job
+from convzoo.plugins import job, registry
 from convzoo.plugins.backends import file_sha256
-from convzoo.plugins.cli import register_eval
+from convzoo.plugins.cli import DEFAULT_WORKERS
 from convzoo.plugins.compare import compare
+from convzoo.plugins.evaluate import Settings
+from convzoo.plugins.spec import JobSpec, RayOptions
 from convzoo.sweep import robustness
 from convzoo.sweep.grid import NUM_CLASSES, Cell, card_matches, wanted_weights
 
@@ -40,10 +41,10 @@ class Plan:
     reports: Path
     input_size: int = 224
     seed: int = 0
-    plugins: str | None = None
-    batch_size: int | None = None
+    plugins: str = registry.DEFAULT_SPEC
+    batch_size: int = Settings.batch_size
     limit: int | None = None
-    device: str | None = None
+    device: str = "auto"
     ray: str | None = None  # None: in-process; "": a local Ray; else a ray.init address
     ray_actors: int = 2
     progress: bool = True
@@ -95,25 +96,19 @@ def report_is_current(report: Path, model_sha256: str, manifest_sha256: str) -> 
         return False
 
 
-def eval_arguments(plan: Plan, model: Path, output: Path) -> argparse.Namespace:
-    """``convzoo eval``'s own parsed arguments for one cell (its defaults and checks apply)."""
-    argv = ["eval", "--data", plan.data, "--format", plan.format, "--model", str(model), "--output", str(output)]
-    for flag, value in (
-        ("--plugins", plan.plugins),
-        ("--batch-size", plan.batch_size),
-        ("--limit", plan.limit),
-        ("--device", plan.device),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    if not plan.progress:
-        argv.append("--no-progress")
-    if plan.ray is not None:
-        argv += ["--ray", plan.ray] if plan.ray else ["--ray"]
-        argv += ["--ray-actors", str(plan.ray_actors)]
-    parser = argparse.ArgumentParser(prog="convzoo", exit_on_error=False)
-    register_eval(parser.add_subparsers())
-    return parser.parse_args(argv)
+def cell_spec(plan: Plan, model: Path, output: Path) -> JobSpec:
+    """The evaluation of one cell's model, as ``convzoo eval`` would run it with the plan's options."""
+    return JobSpec(
+        data=plan.data,
+        model=str(model),
+        format=plan.format,
+        plugins=plan.plugins,
+        settings=Settings(batch_size=plan.batch_size, limit=plan.limit, workers=DEFAULT_WORKERS),
+        device=plan.device,
+        ray=RayOptions(plan.ray or None, plan.ray_actors, plan.device) if plan.ray is not None else None,
+        output=output,
+        progress=plan.progress,
+    )
 
 
 def sweep(plan: Plan, cells: list[Cell], say: Callable[[str], None] = print) -> str:
@@ -130,7 +125,7 @@ def sweep(plan: Plan, cells: list[Cell], say: Callable[[str], None] = print) -> 
             say(f"{cell.name}: report kept ({report}: same model sha256 and data manifest)")
         else:
             say(f"{cell.name}: evaluating")
-            result = job.from_args(eval_arguments(plan, model, report))
+            result = job.execute(cell_spec(plan, model, report))
             say(f"{cell.name}: top-1 {result['metrics'].get('top1', float('nan')):.3f}% -> {report}")
         robust_reports += robustness.evaluate_sets(plan, cell.name, model, say)
     return compare(

@@ -1,4 +1,4 @@
-"""A two-node local Ray cluster for the tests, on loopback only (DESIGN.md §10).
+"""A two-node local Ray cluster for the tests, on loopback only (docs/ray.md).
 
 Both nodes and the driver stay on 127.0.0.1: nodes start with ``node_ip_address="127.0.0.1"``
 and the environment carries ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (without it Ray binds and

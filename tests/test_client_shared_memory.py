@@ -69,7 +69,7 @@ def test_a_server_elsewhere_means_tensors_in_the_request_and_one_line():
 
 
 @pytest.fixture
-def server_with_its_own_shm(served_repository, tmp_path, monkeypatch):
+def server_with_its_own_shm(served_repository, tmp_path):
     """``convzoo serve`` in its own mount namespace with an empty /dev/shm, as in a container."""
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
         pytest.skip("unshare -m is not available here (needs root or user namespaces)")
@@ -79,8 +79,7 @@ def server_with_its_own_shm(served_repository, tmp_path, monkeypatch):
         f'#!/bin/sh\nexec unshare -m sh -c \'mount -t tmpfs tmpfs /dev/shm && exec {real} "$@"\' sh "$@"\n'
     )
     wrapper.chmod(0o755)
-    monkeypatch.setattr(server_repository, "VENV_BIN", tmp_path)
-    process = start_server(served_repository)
+    process = start_server(served_repository, serve=(str(wrapper), "serve"))
     yield process
     assert process.stop() == 0
 

@@ -1,4 +1,4 @@
-"""Every dataset layout of DESIGN.md §7 reads the true labels, and auto-detection says which."""
+"""Every dataset layout of docs/datasets.md reads the true labels, and auto-detection says which."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from convzoo.exporters.activations import ACTIVATIONS, get_activation
 from convzoo.exporters.registry import architectures, get_architecture
 from convzoo.exporters.summary import summarize
 
-# DESIGN.md §4: torchvision's published parameters (exact) and GMACs at 224 (issue 10: within 0.1%).
+# torchvision's published parameters (exact) and GMACs at 224 (its model documentation; issue 10: within 0.1%).
 PUBLISHED = {
     "alexnet": (61_100_840, 0.714),
     "vgg11": (132_863_336, 7.609),

@@ -7,12 +7,13 @@ synthetic model (tests/evalsupport.py), with a corrupt file among the images.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
+import ray_faults
 from evalsupport import CLASSES, Item, accuracy, convzoo, draw, model, pair_items, wnid
 from raycluster import two_node_cluster
-
-from convzoo.plugins.ray_stages import CRASH_ONCE_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +23,7 @@ ITEMS = [
     Item(f"{wnid(CLASSES[9])}/gray.JPEG", CLASSES[9], 9, "gray"),
 ]
 PLUGINS = "top1,top5,per_class,confusion,calibration"
+SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "report.schema.json"
 EXACT = ("metrics", "count", "skipped", "plugins", "preprocessing", "model")
 
 
@@ -64,16 +66,23 @@ def test_two_nodes_three_actors_equal_the_in_process_report(cluster, case, tmp_p
     assert report["dataset"] == reference["dataset"]
     assert report["runtime"]["ray"]["nodes"] == 2 and report["runtime"]["ray"]["actors"] == 3
     assert report["runtime"]["providers"] == ["CPUExecutionProvider"]
+    jsonschema.validate(report, json.loads(SCHEMA.read_text()), cls=jsonschema.Draft202012Validator)
     # per-image predictions: same rows, same order (the manifest's), same logits to the last digit
     assert (tmp_path / "p.csv").read_text() == (data.parent / "in_process.csv").read_text()
 
 
-def test_an_actor_killed_mid_run_is_retried_and_the_report_is_identical(cluster, case, tmp_path, monkeypatch):
+def test_an_actor_killed_mid_run_is_retried_and_the_report_is_identical(cluster, case, tmp_path):
+    import ray
+
     data, onnx, reference = case
     marker = tmp_path / "crashed"
-    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    # The job reuses this connection, whose workers run the test's crash hook (tests/ray_faults.py).
+    ray.init(address=cluster, runtime_env=ray_faults.runtime_env(marker), log_to_driver=False)
     out = tmp_path / "ray.json"
-    assert evaluate(data, onnx, out, "--ray", cluster, "--ray-actors", 2) == 0
+    try:
+        assert evaluate(data, onnx, out, "--ray", cluster, "--ray-actors", 2) == 0
+    finally:
+        ray.shutdown()
     assert marker.exists()  # an actor really died (os._exit) during the run
     report = json.loads(out.read_text())
     for key in EXACT:

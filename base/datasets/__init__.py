@@ -1,4 +1,4 @@
-"""ImageNet dataset layouts as users have them (DESIGN.md §7), one module per layout.
+"""ImageNet dataset layouts as users have them (docs/datasets.md), one module per layout.
 
 Layouts are ``Layout`` classes registered under the entry-point group ``convzoo.datasets``
 (the built-ins too), so another distribution can add one. ``open_dataset(path, "auto")``

@@ -6,6 +6,8 @@ every live descendant (a server may run workers): user + system CPU seconds from
 ``/proc/PID/stat``, and the voluntary and involuntary context switches of every thread from
 ``/proc/PID/task/*/status`` (the process's own ``status`` counts only its main thread; a thread that
 exits takes its counts with it, so compare snapshots of long-lived threads such as a server's).
+``thread_cpu(pid)`` reads each thread's own CPU time and the name it gave the operating system
+(``/proc/PID/task/TID/comm``): where a server's work runs, thread by thread.
 """
 
 from __future__ import annotations
@@ -52,9 +54,27 @@ class Usage:
         )
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far (user + system) of each live thread of ``pid`` itself, not of its
+    children: {thread id: (its name for the OS, seconds)}."""
+    found = {}
+    for task in (PROC / str(pid) / "task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = _fields(task / "stat")
+            found[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / TICKS)
+        except (OSError, IndexError, ValueError):  # it exited meanwhile
+            continue
+    return found
+
+
 def _stat_fields(pid: int) -> list[str]:
-    """``/proc/PID/stat`` after the command name (which may hold spaces): field 3 is index 0."""
-    text = (PROC / str(pid) / "stat").read_text()
+    return _fields(PROC / str(pid) / "stat")
+
+
+def _fields(stat: Path) -> list[str]:
+    """A ``stat`` file after the command name (which may hold spaces): field 3 is index 0."""
+    text = stat.read_text()
     return text[text.rindex(")") + 2 :].split()
 
 

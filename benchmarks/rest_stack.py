@@ -85,19 +85,26 @@ def _body(repository: Path, model: str) -> bytes:
     return json.dumps({"inputs": [{"name": tensor.name, "shape": shape, "datatype": "FP32", "data": data}]}).encode()
 
 
-def load(port: int, path: str, body: bytes, clients: int, seconds: float) -> tuple[float, float]:
-    """(requests per second, p50 ms) of ``clients`` keep-alive clients for ``seconds``."""
+JSON = {"Content-Type": "application/json"}
+
+
+def load(
+    port: int, path: str, body: bytes, clients: int, seconds: float, headers: dict[str, str] = JSON
+) -> tuple[float, float]:
+    """(requests per second, p50 ms) of ``clients`` keep-alive clients POSTing ``body`` for ``seconds``."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
+    failures: list[str] = []
     stop = time.monotonic() + seconds
 
     def client(index: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port)
-        while time.monotonic() < stop:
+        while time.monotonic() < stop and not failures:
             start = time.perf_counter()
-            connection.request("POST", path, body, {"Content-Type": "application/json"})
+            connection.request("POST", path, body, headers)
             response = connection.getresponse()
-            response.read()
-            assert response.status == 200, response.status
+            answer = response.read()
+            if response.status != 200:
+                failures.append(f"HTTP {response.status}: {answer[:200]!r}")
             latencies[index].append(time.perf_counter() - start)
         connection.close()
 
@@ -106,6 +113,8 @@ def load(port: int, path: str, body: bytes, clients: int, seconds: float) -> tup
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise RuntimeError(f"POST {path} failed: {failures[0]}")
     every = [x for per in latencies for x in per]
     return len(every) / seconds, 1000 * statistics.median(every)
 

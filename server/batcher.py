@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convzoo.base.errors import Kind, ServingError, exhausted, unavailable
+from convzoo.server import threads
 from convzoo.server.model import Model
 from convzoo.server.statistics import Statistics
 
@@ -237,6 +238,7 @@ class Batcher:
         return group
 
     def _work(self) -> None:
+        threads.name_os_thread()
         while (group := self._take()) is not None:
             self._run(group)
 

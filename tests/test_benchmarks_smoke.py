@@ -16,8 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import peer_envs, perf_analyzer_tool, registry  # noqa: E402
+from benchmarks.cases import serving  # noqa: E402
+from benchmarks.context import Context  # noqa: E402
 from benchmarks.measure import Figure, Target, rotate  # noqa: E402
-from benchmarks.process_cost import Usage  # noqa: E402
+from benchmarks.process_cost import Usage, thread_cpu  # noqa: E402
+from convzoo.server.threads import usable_cpus  # noqa: E402
 
 CASES = {"runtime", "serving", "batching", "pipeline", "efficiency", "memory", "precision"}
 
@@ -33,7 +36,7 @@ def test_quick_suite_writes_every_case_and_raw_sample(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.startswith("| case | figure |")
+    assert "| case | figure |" in done.stdout and "| rest-work |" in done.stdout  # the serving case's thread table
     results = json.loads(output.read_text())
     assert {"date", "command", "settings", "machine", "versions", "providers", "case_seconds", "figures"} <= set(
         results
@@ -176,3 +179,55 @@ def test_a_servers_usage_counts_its_children_cpu_and_every_threads_hand_offs():
     assert used.voluntary_switches >= 200  # each round trip blocks one of the two threads at least once
     assert used.context_switches == used.voluntary_switches + used.involuntary_switches
     assert (used - used).cpu_seconds == 0 and (used - used).context_switches == 0
+
+
+NAMED_BUSY_THREAD = """
+import sys, threading, time
+from convzoo.server.threads import name_os_thread
+done, never = threading.Event(), threading.Event()
+def burn():
+    name_os_thread()
+    end = time.thread_time() + 0.3
+    while time.thread_time() < end:
+        pass
+    done.set()
+    never.wait()  # stays alive: a thread's time leaves /proc with it
+threading.Thread(target=burn, name="burner-7", daemon=True).start()
+done.wait()
+print(flush=True)
+sys.stdin.read()
+"""
+
+
+def test_thread_cpu_reads_each_threads_own_time_under_its_os_name():
+    process = subprocess.Popen([sys.executable, "-c", NAMED_BUSY_THREAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        process.stdout.readline()
+        threads = thread_cpu(process.pid)
+    finally:
+        process.stdin.close()
+        process.wait(30)
+    (burner,) = [seconds for name, seconds in threads.values() if name == "burner-7"]
+    assert burner >= 0.25
+    assert process.pid in threads and threads[process.pid][1] < burner  # the main thread only waited
+    groups = serving.thread_groups({(tid, name): seconds for tid, (name, seconds) in threads.items()})
+    assert groups["burner"] == [round(burner, 3)] and next(iter(groups)) == "burner"  # busiest group first
+
+
+def test_busy_threads_count_those_with_a_fifth_of_the_busiest_ones_time():
+    assert serving.busy_threads([1.0, 0.2, 0.19, 0.0]) == 2
+    assert serving.busy_threads([0.0, 0.0]) == serving.busy_threads([]) == 0
+
+
+def test_the_rest_image_row_counts_busy_server_threads_against_the_usable_cores(tmp_path, capsys):
+    every, rest = serving.rest_image_threads(Context(tmp_path, rounds=1, seconds=0.1, quick=True))
+    assert every.pairs == rest.pairs and (every.key, rest.key) == ("threads", "rest_threads")
+    assert every.target == rest.target == Target(1.0)
+    ((measured, cores),) = every.pairs
+    assert cores == {"threads": usable_cpus(), "rest_threads": usable_cpus()}
+    assert 1 <= measured["rest_threads"] <= measured["threads"]
+    assert measured["items_per_s"] > 0 and measured["cores_busy"] > 0
+    by_name = every.extra["cpu_seconds_by_thread_name"]
+    assert len(by_name["rest-work"]) == usable_cpus() and by_name["rest"]  # the REST pool and its loop
+    table = capsys.readouterr().out
+    assert "| rest-work |" in table and table.count(f"target ≥ {usable_cpus()} (usable cores)") == 2

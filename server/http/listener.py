@@ -62,7 +62,9 @@ class HttpServer:
         """``pool_threads``: threads for the work kept off the event loop (0: the usable cores)."""
         self.socket = bind(host, port)
         self.port = self.socket.getsockname()[1]
-        self.pool = ThreadPoolExecutor(pool_threads or threads.usable_cpus(), thread_name_prefix="rest-work")
+        self.pool = ThreadPoolExecutor(
+            pool_threads or threads.usable_cpus(), thread_name_prefix="rest-work", initializer=threads.name_os_thread
+        )
         app = RestApp(Routes(dataplane, self.pool), max_body_bytes, auth_token, WebRoutes(reports))
         config = uvicorn.Config(
             app,
@@ -77,12 +79,15 @@ class HttpServer:
             ssl_keyfile=str(tls_key) if tls_key else None,
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, name="rest", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="rest", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def _run(self) -> None:
+        """The event loop's thread: uvicorn serving the bound socket until ``stop``."""
+        threads.name_os_thread()
+        self.server.run(sockets=[self.socket])
 
     def stop(self, grace: float) -> None:
         """Stop accepting, let requests in flight finish within ``grace`` seconds."""

@@ -1,12 +1,15 @@
-"""How sessions are set up for serving: thread defaults, no spinning, and IOBinding runs
-(the CUDA path's binding logic, exercised on the CPU)."""
+"""How sessions are set up for serving: thread defaults, no spinning, IOBinding runs (the CUDA
+path's binding logic, exercised on the CPU), and server threads named for the operating system."""
 
 from __future__ import annotations
 
 import ctypes
 import dataclasses
+import http.client
 import os
 import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from server_repository import CLASSES, IMAGE, classifier_logits, write_classifie
 
 from convzoo.base.device import DeviceRequest
 from convzoo.server import binding, threads
+from convzoo.server.http.listener import HttpServer
 from convzoo.server.model import LoadOptions, load
 from convzoo.server.repository import read_model
 
@@ -82,3 +86,34 @@ def test_memory_release_trims_the_heap_where_glibc_offers_it():
     assert (memory._malloc_trim() is not None) == (
         sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "malloc_trim")
     )
+
+
+def os_thread_names() -> list[str]:
+    """The names Linux shows for this process's live threads (``/proc/self/task/*/comm``)."""
+    return [(task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="thread names are read from Linux /proc")
+def test_server_threads_carry_their_names_to_the_os(dataplane):
+    named = []
+
+    def own_name() -> None:
+        threads.name_os_thread()
+        named.append(Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+
+    worker = threading.Thread(target=own_name, name="a-thread-with-a-long-name")
+    worker.start()
+    worker.join()
+    assert named == ["a-thread-with-a"]  # Linux keeps 15 bytes
+    assert "batcher-classif" in os_thread_names()  # batcher-classifier-1-0, cut to 15 bytes
+    server = HttpServer(dataplane, "127.0.0.1", 0, max_body_bytes=1 << 20)
+    server.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", "/v2/health/live")  # answered on the loop: its thread has named itself
+        assert connection.getresponse().status == 200
+        connection.close()
+        assert server.pool.submit(threading.get_native_id).result(10) != threading.get_native_id()
+        assert {"rest", "rest-work_0"} <= set(os_thread_names())
+    finally:
+        server.stop(1)

@@ -1,6 +1,6 @@
 """Request validation in-process (no server, no subprocess): what a valid request decodes to, and
 the INVALID_ARGUMENT messages of docs/errors.md for the common mistakes. The full catalogue is
-checked over the wire in test_server_validation.py."""
+checked over the wire in tests/test_server_validation.py."""
 
 from __future__ import annotations
 

@@ -176,3 +176,16 @@ def test_a_servers_usage_counts_its_children_cpu_and_every_threads_hand_offs():
     assert used.voluntary_switches >= 200  # each round trip blocks one of the two threads at least once
     assert used.context_switches == used.voluntary_switches + used.involuntary_switches
     assert (used - used).cpu_seconds == 0 and (used - used).context_switches == 0
+
+
+@pytest.mark.slow
+def test_the_tracing_case_traces_every_request_of_its_traced_samples(tmp_path):
+    pytest.importorskip("opentelemetry.sdk", reason="the tracing extra is not installed")
+    output = tmp_path / "results.json"
+    command = [sys.executable, "-m", "benchmarks", "--cases", "tracing", "--quick", "--work-dir", str(tmp_path / "w")]
+    done = subprocess.run([*command, "--output", str(output)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cpu, p50 = json.loads(output.read_text())["figures"]
+    assert (cpu["key"], p50["key"]) == ("cpu", "p50") and cpu["a"].startswith("trace_rate 1")
+    assert cpu["extra"]["spans_per_traced_request"] == [1.0] * len(cpu["ratios"])
+    assert all(math.isfinite(r) and r > 0 for r in cpu["ratios"] + p50["ratios"])

@@ -8,18 +8,23 @@ clash with opentelemetry-proto's) read and change the trace settings over both t
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 import threading
 import urllib.request
 from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import numpy as np
 import pytest
 from evalsupport import convzoo, draw, model, pair_items, wnid
 from server_repository import start_server
+
+from convzoo.client.inference import InferenceClient
+from convzoo.client.tracecontext import RunTrace
 
 pytest.importorskip("opentelemetry.proto", reason="the tracing extra is not installed: pip install 'convzoo[tracing]'")
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc  # noqa: E402
@@ -187,6 +192,61 @@ def test_tritonclient_reads_and_changes_the_trace_settings(traced, transport):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip() == f"ok {transport}"
+
+
+def test_over_otlp_http_as_triton_the_spans_still_batched_are_flushed_when_the_server_stops(tmp_path):
+    """Triton's exporter (OTLP over HTTP, the default protocol) to a stdlib HTTP receiver; the
+    batch processor would wait a minute, so the span arrives only through the flush on SIGTERM."""
+    received: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["content-length"]))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            received.append((self.path, trace_service_pb2.ExportTraceServiceRequest.FromString(body)))
+            answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    path = model(tmp_path / "repo" / "synthetic" / "1" / "model.onnx")
+    assert path.exists()
+    process = start_server(
+        tmp_path / "repo",
+        *("--trace-config", "mode=opentelemetry"),
+        *("--trace-config", f"opentelemetry,url=http://127.0.0.1:{http.server_port}/v1/traces"),
+        *("--trace-config", "opentelemetry,bsp_schedule_delay=60000"),
+        *("--trace-config", "level=TIMESTAMPS"),
+        *("--trace-config", "rate=1"),
+    )
+    try:
+        run = RunTrace.start()
+        with InferenceClient(process.url, traceparent=run.traceparent) as client:
+            shape = list(client.model_metadata("synthetic").inputs[0].shape)
+            client.infer("synthetic", np.zeros([1, *shape[1:]], np.float32))
+        assert received == []  # still batched
+    finally:
+        assert process.stop() == 0
+        http.shutdown()
+    spans = [
+        span
+        for path, request in received
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+    assert {path for path, _ in received} == {"/v1/traces"}
+    (span,) = spans
+    assert (span.trace_id.hex(), span.parent_span_id.hex()) == (run.trace_id, run.span_id)
+    assert [event.name for event in span.events] == TRIGGERS
 
 
 def test_serve_refuses_a_bad_trace_config_in_one_line(tmp_path):

@@ -17,7 +17,7 @@ from test_rest_app import call
 
 from convzoo.base.codec import encode_view
 from convzoo.base.errors import Kind, ServingError
-from convzoo.client.inference import wire_request
+from convzoo.client.inference import build_request, wire_request
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.server.dataplane import DataPlane
 from convzoo.server.grpc.servicer import InferenceServicer
@@ -217,6 +217,18 @@ def test_grpc_reads_the_traceparent_metadata_and_answers_trace_setting(dataplane
     servicer.ModelInfer(wire_request("classifier", {"input": ONE_IMAGE}, outputs=["logits"]), context)
     (span,) = exporter.get_finished_spans()
     assert f"{span.parent.span_id:016x}" == PARENT_ID
+
+
+def test_every_request_of_a_grpc_stream_is_a_child_of_the_streams_traceparent(dataplane, exporter):
+    plane = traced_plane(dataplane, exporter, level="TIMESTAMPS", rate=1)
+    context = FakeContext()
+    context.invocation_metadata = lambda: (("traceparent", TRACEPARENT),)
+    requests = [build_request("classifier", {"input": ONE_IMAGE}) for _ in range(3)]
+    responses = list(InferenceServicer(plane).ModelStreamInfer(iter(requests), context))
+    assert len(responses) == 3
+    spans = exporter.get_finished_spans()
+    assert [f"{span.parent.span_id:016x}" for span in spans] == [PARENT_ID] * 3
+    assert all([event.name for event in span.events] == list(TRIGGERS) for span in spans)
 
 
 def test_rest_reads_the_traceparent_header_and_serves_both_trace_paths(dataplane, exporter):

@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[export,test,ray]'
+	$(PY) -m pip install --quiet -e '.[export,test,ray,tracing]'
 	touch $@
 
 # The image smoke test (marker `image`) builds for minutes: `make image-test` runs it, not this.

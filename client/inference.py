@@ -62,7 +62,10 @@ class InferenceClient:
     ``shared_memory``: send inputs and receive fixed-size outputs through this machine's shared
     memory (Triton's extension) instead of the message. When the server cannot be on this
     machine, or refuses to map its shared memory, the client says so once through
-    ``on_fallback`` (one line) and sends tensors in the request."""
+    ``on_fallback`` (one line) and sends tensors in the request.
+
+    ``traceparent``: a W3C trace context (``client/tracecontext.py``) sent with every call, so a
+    server that traces makes each request's span a child of it."""
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class InferenceClient:
         security: Security = Security(),
         shared_memory: bool = False,
         on_fallback: Callable[[str], object] = log.warning,
+        traceparent: str | None = None,
     ):
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -85,6 +89,7 @@ class InferenceClient:
             MODEL_INFER, request_serializer=wire.serialize_request, response_deserializer=wire.parse_response
         )
         self._timeout = timeout
+        self._call_metadata = (("traceparent", traceparent),) if traceparent else None
         self._metadata: dict[tuple[str, str], pb.ModelMetadataResponse] = {}
         self._on_fallback = on_fallback
         self._slots: SlotPool | None = None
@@ -106,7 +111,7 @@ class InferenceClient:
 
     def _call(self, method: str, request):
         try:
-            return getattr(self._stub, method)(request, timeout=self._timeout)
+            return getattr(self._stub, method)(request, timeout=self._timeout, metadata=self._call_metadata)
         except grpc.RpcError as error:
             raise InferenceServerError(error.code(), error.details() or "") from None
 

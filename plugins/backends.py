@@ -139,9 +139,16 @@ class GrpcBackend:
     def __init__(self, url: str, model: str, version: str = "", security=None, *, shared_memory: bool = False) -> None:
         from convzoo.client.channel import Security
         from convzoo.client.inference import InferenceClient
+        from convzoo.client.tracecontext import RunTrace
 
+        # one trace per run: every request carries it, so a tracing fleet shows the run as one trace
+        self.trace = RunTrace.start()
         self.client = InferenceClient(
-            url, security=security or Security(), shared_memory=shared_memory, on_fallback=_note
+            url,
+            security=security or Security(),
+            shared_memory=shared_memory,
+            on_fallback=_note,
+            traceparent=self.trace.traceparent,
         )
         self.name, self.version = model, version
         metadata = self.client.model_metadata(model, version)
@@ -166,6 +173,7 @@ class GrpcBackend:
             "server_version": server.version,
             "providers": [served_on(config)],
             "preprocessing_from": "model config parameters" if METADATA_KEY in parameters else DEFAULT_RECIPE,
+            "trace_id": self.trace.trace_id,  # the W3C trace its requests carried
         }
 
     def infer(self, images: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from convzoo.base.codec import DEFAULT_MAX_MESSAGE_BYTES
@@ -28,6 +28,7 @@ from convzoo.server.manager import ModelManager
 from convzoo.server.model import LoadOptions
 from convzoo.server.response_cache import ResponseCache
 from convzoo.server.statistics import Statistics
+from convzoo.server.tracing.config import TraceConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class ServerSettings:
     auth_token: str | None = None
     max_queue_size: int = 1024  # queued requests per model version, unless its config sets its own
     cache_bytes: int = 0  # the response cache's size (``serve --cache-size``); 0: no cache
+    trace: TraceConfig = field(default_factory=TraceConfig)  # ``serve --trace-config``; default: no tracing
 
 
 class InferenceServer:
@@ -123,6 +125,8 @@ class InferenceServer:
         if self.http is not None:
             rest.join()
         self.manager.close()
+        if self.dataplane.span_recorder is not None:
+            self.dataplane.span_recorder.shutdown()  # export the spans still batched
         if self._metrics is not None:
             self._metrics.shutdown()
         self._stopped.set()
@@ -139,6 +143,7 @@ def build(
 ) -> InferenceServer:
     """The whole server over one repository, bound but not started; ``services(dataplane)``
     builds the extra gRPC services over the same data plane."""
+    recorder = settings.trace.recorder()  # first: a missing OpenTelemetry SDK fails before anything binds
     statistics = Statistics(cache_metrics=settings.cache_bytes > 0)
     health = ModelHealth()
     cache = ResponseCache(settings.cache_bytes) if settings.cache_bytes else None
@@ -149,5 +154,7 @@ def build(
 
     on_change = health.model_changed if cache is None else model_changed
     manager = ModelManager(repository, options, statistics, max_queue_size=settings.max_queue_size, on_change=on_change)
-    dataplane = DataPlane(manager, statistics, cache=cache)
+    dataplane = DataPlane(
+        manager, statistics, cache=cache, trace_settings=settings.trace.settings(recorder), span_recorder=recorder
+    )
     return InferenceServer(dataplane, health, settings, services(dataplane))

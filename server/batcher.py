@@ -79,6 +79,9 @@ class Pending:
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
     taken: bool = False
     leading: bool = False  # its waiter runs it (until that waiter times out)
+    # a traced request's timestamps (server/tracing/spans.py): queue start, then compute start,
+    # input end, output start and compute end are appended; None (not traced): nothing is
+    timestamps: list[int] | None = None
 
 
 class Batcher:
@@ -118,15 +121,20 @@ class Batcher:
             self.close()
             raise
 
-    def submit(self, inputs: dict[str, np.ndarray], *, lead: bool = False) -> Future:
+    def submit(
+        self, inputs: dict[str, np.ndarray], *, lead: bool = False, timestamps: list[int] | None = None
+    ) -> Future:
         """Queue one validated request; the future yields {output name: array} for its rows.
-        ``lead``: the submitter will wait in ``future.result()`` and may run groups there."""
+        ``lead``: the submitter will wait in ``future.result()`` and may run groups there.
+        ``timestamps``: a traced request's list, which gets its queue and compute timestamps."""
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
         key = tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
         leading = lead and self.leading
         future = LeadingFuture(self) if leading else Future()
-        pending = Pending(inputs, rows, key, future, leading=leading)
+        pending = Pending(inputs, rows, key, future, leading=leading, timestamps=timestamps)
+        if timestamps is not None:
+            timestamps.append(pending.enqueued_ns)
         if pending.leading:
             future.pending = pending
         with self._cond:
@@ -288,4 +296,6 @@ class Batcher:
             done - ran,
         )
         for pending, part in zip(group, parts):
+            if pending.timestamps is not None:
+                pending.timestamps += (start, assembled, ran, done)
             pending.future.set_result(part)

@@ -16,6 +16,7 @@ from convzoo.server import repository
 from convzoo.server.app import ServerSettings, build
 from convzoo.server.grpc import services
 from convzoo.server.model import LoadOptions
+from convzoo.server.tracing.config import TraceConfig
 
 log = logging.getLogger("convzoo.server")
 
@@ -123,6 +124,15 @@ def register_serve(subparsers) -> None:
         help="response cache size in bytes, shared by the models whose config.pbtxt says "
         "response_cache { enable: true } (default: no cache)",
     )
+    parser.add_argument(
+        "--trace-config",
+        action="append",
+        default=[],
+        metavar="[opentelemetry,]SETTING=VALUE",
+        help="tracing as Triton's flag: mode=opentelemetry, level=TIMESTAMPS, rate=N, count=N, "
+        "opentelemetry,url=URL, opentelemetry,resource=KEY=VALUE, opentelemetry,protocol=grpc "
+        "(repeatable; needs pip install 'convzoo[tracing]'; default: off; docs/tracing.md)",
+    )
     parser.add_argument("--no-warm-up", action="store_true", help="skip running each model once at load time")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     services.add_arguments(parser)
@@ -141,6 +151,7 @@ def serve(args: argparse.Namespace) -> int:
         raise ValueError("--tls-cert and --tls-key go together")
     if args.cache_size < 0:
         raise ValueError(f"--cache-size must be >= 0 bytes, got {args.cache_size}")
+    trace = TraceConfig.parse(args.trace_config)
     requested = DeviceRequest.parse(
         args.device, strict=args.strict_device, conv_algo_search=args.cudnn_conv_algo_search
     )
@@ -168,6 +179,7 @@ def serve(args: argparse.Namespace) -> int:
         auth_token=read_token(args.auth_token_file) if args.auth_token_file else None,
         max_queue_size=args.max_queue_size,
         cache_bytes=args.cache_size,
+        trace=trace,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

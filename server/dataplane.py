@@ -40,12 +40,15 @@ from convzoo.server.operations import (
     ServerMetadata,
     StatisticsRequest,
     TensorMetadata,
+    TraceSettingRequest,
     UnloadRequest,
     UnregisterRegionRequest,
 )
 from convzoo.server.response_cache import CacheKey, ResponseCache
 from convzoo.server.shared_memory import Placements, RegionStatus, SharedMemoryRegistry
 from convzoo.server.statistics import ModelStatistics, Statistics
+from convzoo.server.tracing.settings import TraceSettings
+from convzoo.server.tracing.spans import RequestTrace, SpanRecorder
 from convzoo.server.validation import ValidRequest, validate
 
 SERVER_NAME = "convzoo"
@@ -56,6 +59,7 @@ EXTENSIONS = (
     "statistics",
     "binary_tensor_data",
     "system_shared_memory",
+    "trace",
 )
 CUDA_SHARED_MEMORY = (
     "convzoo does not implement CUDA shared memory; use system shared memory or send tensors in the request"
@@ -95,6 +99,7 @@ class Inference:
         cache_key: CacheKey | None = None,
         lookup_ns: int = 0,
         cached: tuple[tuple[str, object], ...] | None = None,
+        trace: RequestTrace | None = None,
     ):
         self._dataplane = dataplane
         self._model = served.model
@@ -106,6 +111,7 @@ class Inference:
         self._cache_key = cache_key  # a miss: store the response under it
         self._lookup_ns = lookup_ns
         self._cached = cached  # a hit: the response, already classified
+        self._trace = trace  # a traced request: its span is recorded once it is answered
 
     def cancel(self) -> bool:
         """Take the request off its queue; False if it already runs or ran."""
@@ -140,10 +146,14 @@ class Inference:
                     self._dataplane.cache.insert(self._cache_key, arrays)
                     statistics.cache(name, version, False, self._lookup_ns + time.monotonic_ns() - insert_start)
             outputs = [shared_memory.write_output(name, array, self._placements) for name, array in arrays]
-        except (ServingError, CancelledError):
+        except (ServingError, CancelledError) as error:
             statistics.request(name, version, False, time.monotonic_ns() - self._start_ns)
+            if self._trace is not None:
+                self._trace.finish(getattr(error, "message", "cancelled"))
             raise
         statistics.request(name, version, True, time.monotonic_ns() - self._start_ns)
+        if self._trace is not None:
+            self._trace.finish(cache_hit=self._cached is not None)
         return InferResult(name, version, self._request.id, outputs)
 
 
@@ -158,12 +168,19 @@ class DataPlane:
         *,
         cache: ResponseCache | None = None,
         regions: SharedMemoryRegistry | None = None,
+        trace_settings: TraceSettings | None = None,
+        span_recorder: SpanRecorder | None = None,
     ):
         self.manager = manager
         self.statistics = statistics
         self.ready = threading.Event() if ready is None else ready
         self.cache = cache  # the response cache (``serve --cache-size``); None: off
         self.regions = SharedMemoryRegistry() if regions is None else regions
+        # Triton's trace extension: the settings decide which requests the recorder makes spans of
+        self.span_recorder = span_recorder
+        self.trace_settings = (
+            TraceSettings(exporting=span_recorder is not None) if trace_settings is None else trace_settings
+        )
 
     # --- health and metadata ---
 
@@ -266,11 +283,32 @@ class DataPlane:
         if request.name:
             raise not_found(f"unknown CUDA shared memory region '{request.name}'; convzoo registers none")
 
+    # --- trace settings ---
+
+    def trace_setting(self, request: TraceSettingRequest) -> dict[str, list[str] | str]:
+        """Change (when ``settings`` are given) and return the global or a model's trace settings."""
+        settings = self.trace_settings
+        if not request.settings:
+            if request.model_name and request.model_name not in self.manager.names():
+                raise not_found(f"unknown model '{request.model_name}'")
+            return settings.setting(request.model_name)
+        return settings.update(request.settings, request.model_name, known=lambda name: name in self.manager.names())
+
+    def _start_trace(self, request: InferRequest, traceparent: str | None, start: int, model) -> RequestTrace | None:
+        """A span-to-be for this request when its trace settings sample it, else None."""
+        recorder = self.span_recorder
+        parent = recorder.parent(traceparent)
+        if not self.trace_settings.sample(model.name, recorder.propagated(parent)):
+            return None
+        return RequestTrace(recorder, parent, start, model.name, str(model.version), request.id)
+
     # --- inference ---
 
-    def infer(self, request: InferRequest, *, lead: bool = False) -> Inference:
+    def infer(self, request: InferRequest, *, lead: bool = False, traceparent: str | None = None) -> Inference:
         """Validate and queue a request; the handle waits for (or cancels) its result.
         ``lead``: the caller will call ``wait`` at once, so it may run the model itself.
+        ``traceparent``: the client's W3C trace context, which a traced request's span is a child of
+        (the transports read it only while ``trace_settings.active``).
 
         Inputs that name a shared memory region are read from it in place; outputs that name
         one are written into it. For a model whose config enables ``response_cache``, a request
@@ -283,6 +321,7 @@ class DataPlane:
         served = self.manager.get(request.model_name, request.model_version)
         model = served.model
         name, version = model.name, str(model.version)
+        trace = self._start_trace(request, traceparent, start, model) if self.trace_settings.active else None
         try:
             request = shared_memory.read_inputs(self.regions, request)
             placements = shared_memory.output_regions(self.regions, request)
@@ -297,12 +336,26 @@ class DataPlane:
                     self.statistics.cache(name, version, True, time.monotonic_ns() - lookup_start)
                     done: Future = Future()
                     done.set_result(None)
-                    return Inference(self, served, request, valid, done, start, placements=placements, cached=cached)
+                    return Inference(
+                        self, served, request, valid, done, start, placements=placements, cached=cached, trace=trace
+                    )
                 lookup_ns = time.monotonic_ns() - lookup_start
-            future = served.batcher.submit(valid.feeds, lead=lead)
-        except ServingError:
+            timestamps = None if trace is None else trace.timestamps
+            future = served.batcher.submit(valid.feeds, lead=lead, timestamps=timestamps)
+        except ServingError as error:
             self.statistics.request(name, version, False, time.monotonic_ns() - start)
+            if trace is not None:
+                trace.finish(error.message)
             raise
         return Inference(
-            self, served, request, valid, future, start, placements=placements, cache_key=key, lookup_ns=lookup_ns
+            self,
+            served,
+            request,
+            valid,
+            future,
+            start,
+            placements=placements,
+            cache_key=key,
+            lookup_ns=lookup_ns,
+            trace=trace,
         )

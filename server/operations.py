@@ -175,6 +175,18 @@ class InferResult:
     outputs: list[OutputTensor]
 
 
+# --- trace settings ---
+
+
+@dataclass(frozen=True)
+class TraceSettingRequest:
+    """Read (no ``settings``) or change the trace settings of ``model_name`` (empty: the global
+    ones); each setting's values, or None to clear a model's setting back to the global one."""
+
+    model_name: str = ""
+    settings: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+
+
 # --- system shared memory ---
 
 

@@ -231,3 +231,16 @@ def test_the_rest_image_row_counts_busy_server_threads_against_the_usable_cores(
     assert len(by_name["rest-work"]) == usable_cpus() and by_name["rest"]  # the REST pool and its loop
     table = capsys.readouterr().out
     assert "| rest-work |" in table and table.count(f"target ≥ {usable_cpus()} (usable cores)") == 2
+
+
+@pytest.mark.slow
+def test_the_tracing_case_traces_every_request_of_its_traced_samples(tmp_path):
+    pytest.importorskip("opentelemetry.sdk", reason="the tracing extra is not installed")
+    output = tmp_path / "results.json"
+    command = [sys.executable, "-m", "benchmarks", "--cases", "tracing", "--quick", "--work-dir", str(tmp_path / "w")]
+    done = subprocess.run([*command, "--output", str(output)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cpu, p50 = json.loads(output.read_text())["figures"]
+    assert (cpu["key"], p50["key"]) == ("cpu", "p50") and cpu["a"].startswith("trace_rate 1")
+    assert cpu["extra"]["spans_per_traced_request"] == [1.0] * len(cpu["ratios"])
+    assert all(math.isfinite(r) and r > 0 for r in cpu["ratios"] + p50["ratios"])

@@ -330,12 +330,12 @@ def test_reflection_lists_the_services(server):
     assert {"inference.GRPCInferenceService", "grpc.health.v1.Health"} <= names
 
 
-def test_trace_settings_and_cuda_shared_memory_are_unimplemented_with_a_message(stub):
+def test_log_settings_and_cuda_shared_memory_are_unimplemented_with_a_message(stub):
     with pytest.raises(grpc.RpcError) as error:
-        stub.TraceSetting(pb.TraceSettingRequest())
+        stub.LogSettings(pb.LogSettingsRequest())
     assert (error.value.code(), error.value.details()) == (
         grpc.StatusCode.UNIMPLEMENTED,
-        "convzoo does not implement trace or log settings",
+        "convzoo does not implement log settings",
     )
     with pytest.raises(grpc.RpcError) as error:
         stub.CudaSharedMemoryRegister(pb.CudaSharedMemoryRegisterRequest(name="r", byte_size=8))

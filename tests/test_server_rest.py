@@ -274,6 +274,10 @@ def test_tls_and_token(tls_server, secrets):  # noqa: F811
         base, "/v2/systemsharedmemory/status", headers={"Authorization": f"Bearer {TOKEN}"}, context=context
     )
     assert (status, json.loads(body)) == (200, [])
+    for path in ("/v2/trace/setting", "/v2/models/classifier/trace/setting"):
+        assert http(base, path, context=context)[0] == 401  # so are the trace settings
+        status, _, body = http(base, path, headers={"Authorization": f"Bearer {TOKEN}"}, context=context)
+        assert status == 200 and json.loads(body)["trace_level"] == ["OFF"]
     with pytest.raises(OSError):  # plaintext HTTP is not served (the connection is dropped)
         urllib.request.urlopen(f"http://{tls_server.http_url}/v2/health/live", timeout=10)
 

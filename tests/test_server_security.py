@@ -193,6 +193,20 @@ def test_shared_memory_calls_need_the_token(tls_server, secrets, token):
                 assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_trace_settings_need_the_token(tls_server, secrets, token):
+    with open_channel(tls_server.url, Security(tls=True, ca=secrets["cert"].read_bytes(), token=token)) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        if token is None:
+            with pytest.raises(grpc.RpcError) as error:
+                stub.TraceSetting(pb.TraceSettingRequest(), timeout=10)
+            assert (error.value.code(), error.value.details()) == (grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+        else:
+            assert list(stub.TraceSetting(pb.TraceSettingRequest(), timeout=10).settings["trace_level"].value) == [
+                "OFF"
+            ]
+
+
 def test_health_checks_need_no_token(tls_server, secrets):
     with open_channel(tls_server.url, Security(tls=True, ca=secrets["cert"].read_bytes())) as channel:
         response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)

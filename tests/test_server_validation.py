@@ -115,6 +115,13 @@ def out_region(region: str, byte_size: int, request=None) -> pb.ModelInferReques
     return request
 
 
+def trace_setting(model: str = "", **settings: list[str]) -> pb.TraceSettingRequest:
+    request = pb.TraceSettingRequest(model_name=model)
+    for name, values in settings.items():
+        request.settings[name].value.extend(values)
+    return request
+
+
 def classifier(array=IMAGES, **kwargs) -> pb.ModelInferRequest:
     return build_request("classifier", {"input": array}, **kwargs)
 
@@ -276,7 +283,13 @@ REQUESTS = {
     ("bytes that are not a request", "ModelReady"): lambda: b"\x0a\x05ab",
     ("bytes that are not a request", "ModelStreamInfer"): lambda: b"\x2a\x05ab",
     ("unknown method", "Nope"): lambda: b"",
-    ("trace settings", "TraceSetting"): pb.TraceSettingRequest,
+    ("trace level that is not a level", "TraceSetting"): lambda: trace_setting(trace_level=["VERBOSE"]),
+    ("negative trace rate", "TraceSetting"): lambda: trace_setting(trace_rate=["-1"]),
+    ("trace count below -1", "TraceSetting"): lambda: trace_setting(trace_count=["-2"]),
+    ("unknown trace setting", "TraceSetting"): lambda: trace_setting(trace_mode=["triton"]),
+    ("writing a trace file", "TraceSetting"): lambda: trace_setting(trace_file=["/tmp/trace.json"]),
+    ("trace settings of an unknown model", "TraceSetting"): lambda: trace_setting("nope"),
+    ("tracing with no exporter", "TraceSetting"): lambda: trace_setting(trace_level=["TIMESTAMPS"]),
     ("register CUDA shared memory", "CudaSharedMemoryRegister"): lambda: pb.CudaSharedMemoryRegisterRequest(
         name="r", raw_handle=b"handle", byte_size=64
     ),
@@ -388,7 +401,12 @@ def rest_request(rpc: str, request) -> tuple[str, str, bytes | None, dict[str, s
     if rpc == "ModelMetadata":
         return "GET", f"/v2/models/{name(request.name)}", None, {}
     if rpc == "TraceSetting":
-        return "GET", "/v2/trace/setting", None, {}
+        path = (f"/v2/models/{name(request.model_name)}" if request.model_name else "/v2") + "/trace/setting"
+        if not request.settings:
+            return "GET", path, None, {}
+        # as Triton's REST clients send them: trace_level a list, the others one string
+        body = {key: list(v.value) if key == "trace_level" else v.value[0] for key, v in request.settings.items()}
+        return "POST", path, json.dumps(body).encode(), {}
     if rpc == "CudaSharedMemoryUnregister":
         return "POST", f"/v2/cudasharedmemory/region/{name(request.name)}/unregister", None, {}
     if rpc == "CudaSharedMemoryRegister":

@@ -150,3 +150,18 @@ def shared_memory_status(regions) -> pb.SystemSharedMemoryStatusResponse:
             )
         )
     return response
+
+
+def traceparent(context) -> str | None:
+    """The client's W3C ``traceparent`` from the call's metadata (None when it sent none)."""
+    for key, value in context.invocation_metadata():
+        if key == "traceparent":
+            return value
+    return None
+
+
+def trace_setting_response(settings: dict[str, list[str] | str]) -> pb.TraceSettingResponse:
+    response = pb.TraceSettingResponse()
+    for name, value in settings.items():
+        response.settings[name].value.extend(value if isinstance(value, list) else [value])
+    return response

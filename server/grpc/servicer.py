@@ -27,6 +27,7 @@ from convzoo.server.operations import (
     RegionsRequest,
     RegisterRegionRequest,
     StatisticsRequest,
+    TraceSettingRequest,
     UnloadRequest,
     UnregisterRegionRequest,
 )
@@ -89,7 +90,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @aborts_on_error
     def ModelInfer(self, request, context):
         # lead: this thread waits at once, so it may run the model itself (no hand-off)
-        inference = self.dataplane.infer(messages.infer_request(request), lead=True)
+        traceparent = messages.traceparent(context) if self.dataplane.trace_settings.active else None
+        inference = self.dataplane.infer(messages.infer_request(request), lead=True, traceparent=traceparent)
         if not context.add_callback(inference.cancel):  # the call already ended
             inference.cancel()
         try:
@@ -114,11 +116,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 inference.cancel()
 
         context.add_callback(cancel_queued)
+        traceparent = messages.traceparent(context) if self.dataplane.trace_settings.active else None
 
         def read() -> None:
             try:
                 for request in request_iterator:
-                    started.put(self._start(request, queued, lock))
+                    started.put(self._start(request, queued, lock, traceparent))
             except Exception as exc:
                 if not context.is_active() or context.code() is not None:
                     log.debug("stream reader stopped (the call ended): %s", exc)
@@ -148,10 +151,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     with lock:
                         queued.discard(item)
 
-    def _start(self, request, queued: set[Inference], lock: threading.Lock) -> Inference | ServingError:
+    def _start(
+        self, request, queued: set[Inference], lock: threading.Lock, traceparent: str | None
+    ) -> Inference | ServingError:
         """Queue one stream request (tracked so that the stream's end cancels it), or its refusal."""
         try:
-            inference = self.dataplane.infer(messages.infer_request(request))
+            inference = self.dataplane.infer(messages.infer_request(request), traceparent=traceparent)
         except ServingError as error:
             return error
         with lock:
@@ -208,9 +213,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.dataplane.cuda_shared_memory_unregister(UnregisterRegionRequest(request.name))
         return pb.CudaSharedMemoryUnregisterResponse()
 
+    # --- trace settings ---
+
+    @aborts_on_error
+    def TraceSetting(self, request, context):
+        changes = {name: tuple(setting.value) or None for name, setting in request.settings.items()}
+        settings = self.dataplane.trace_setting(TraceSettingRequest(request.model_name, changes))
+        return messages.trace_setting_response(settings)
+
     # --- not implemented ---
 
-    def _unimplemented(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "convzoo does not implement trace or log settings")
-
-    TraceSetting = LogSettings = _unimplemented
+    def LogSettings(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "convzoo does not implement log settings")

@@ -41,6 +41,7 @@ from convzoo.server.operations import (
     RegionsRequest,
     RegisterRegionRequest,
     StatisticsRequest,
+    TraceSettingRequest,
     UnloadRequest,
     UnregisterRegionRequest,
 )
@@ -51,6 +52,7 @@ REPOSITORY_PATH = re.compile(r"^/v2/repository/models/(?P<model>[^/]*)/(?P<actio
 SHARED_MEMORY_PATH = re.compile(
     r"^/v2/(?P<kind>system|cuda)sharedmemory(?:/region/(?P<region>[^/]+))?/(?P<action>status|register|unregister)$"
 )
+TRACE_PATH = re.compile(r"^/v2(?:/models/(?P<model>[^/]+))?/trace/setting$")
 SHARED_MEMORY_METHODS = {"status": "GET", "register": "POST", "unregister": "POST"}
 JSON = {"content-type": "application/json"}
 
@@ -119,6 +121,10 @@ class Routes:
         if path in self._paths:
             expected, handler = self._paths[path]
             return await handler(headers, body) if method == expected else _wrong_method(method, path, expected)
+        if match := TRACE_PATH.match(path):
+            if method not in ("GET", "POST"):
+                return _wrong_method(method, path, "GET, POST")
+            return self._trace_setting(unquote(match["model"] or ""), body if method == "POST" else b"")
         if match := MODEL_PATH.match(path):
             action = match["action"] or ""
             if action in self._model_actions:
@@ -214,6 +220,22 @@ class Routes:
         )
         return Reply(200, dict(JSON), [b"{}"])
 
+    # --- trace settings ---
+
+    def _trace_setting(self, model: str, body: bytes) -> Reply:
+        """GET reads, POST changes: each setting a string, a list of strings, or null to clear a model's."""
+        changes = {}
+        for name, value in _body_object(body).items():
+            if value is None:
+                changes[name] = None
+            elif isinstance(value, str):
+                changes[name] = (value,)
+            elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+                changes[name] = tuple(value)
+            else:
+                raise invalid(f"trace setting '{name}' must be a string, a list of strings or null, got {value!r}")
+        return _json(self.dataplane.trace_setting(TraceSettingRequest(model, changes)))
+
     def _cuda_shared_memory(self, action: str, region: str) -> Reply:
         if action == "register":
             self.dataplane.cuda_shared_memory_register(RegisterRegionRequest(region, "", 0, 0))  # refused (501)
@@ -231,10 +253,11 @@ class Routes:
     async def _infer(self, name: str, version: str, headers: dict[str, str], body: bytes) -> Reply:
         self.dataplane.served(name, version)  # an unknown model is 404 whatever the body, as over gRPC
         header_length = headers.get(tensors.HEADER_LENGTH)
+        traceparent = headers.get("traceparent") if self.dataplane.trace_settings.active else None
 
         def start() -> tuple[tensors.ParsedInfer, Inference]:
             parsed = tensors.parse_infer(name, version, body, header_length)
-            return parsed, self.dataplane.infer(parsed.request)
+            return parsed, self.dataplane.infer(parsed.request, traceparent=traceparent)
 
         started = asyncio.get_running_loop().run_in_executor(self.pool, start)
         try:

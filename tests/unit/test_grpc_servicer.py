@@ -16,6 +16,7 @@ from convzoo.base.datatypes import DATATYPES
 from convzoo.client.inference import build_request, wire_request
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.server.grpc.servicer import InferenceServicer
+from convzoo.server.tracing.settings import TraceSettings
 
 BATCH = (np.arange(3 * IMAGE * IMAGE, dtype=np.float32).reshape(1, 3, IMAGE, IMAGE) % 3) / 3
 
@@ -100,8 +101,9 @@ class BrokenDataPlane:
     """A data plane with a bug: infer raises what no ServingError covers."""
 
     ready = threading.Event()
+    trace_settings = TraceSettings(exporting=False)
 
-    def infer(self, request, *, lead=False):
+    def infer(self, request, *, lead=False, traceparent=None):
         raise KeyError("a bug")
 
 

@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks import peer_envs, perf_analyzer_tool, registry  # noqa: E402
+from benchmarks import peer_envs, perf_analyzer_tool, registry, venv_install  # noqa: E402
 from benchmarks.cases import serving  # noqa: E402
 from benchmarks.context import Context  # noqa: E402
 from benchmarks.measure import Figure, Target, rotate  # noqa: E402
@@ -108,6 +108,14 @@ def test_perf_analyzer_reports_read_as_client_and_server_figures():
     assert figures["compute"] == pytest.approx((12 + 1243 + 0) * 1e-6)
     with pytest.raises(ValueError, match="server-side breakdown"):
         perf_analyzer_tool.parse(PERF_ANALYZER_REPORT.split("  Server:")[0])
+
+
+def test_a_venv_that_cannot_be_made_is_refused_in_one_line_naming_packages_and_folder(tmp_path):
+    (tmp_path / "peers").write_text("a file where the venvs' folder should be")
+    venv = tmp_path / "peers" / "tool"
+    failed = venv_install.install(venv, ["left-pad==1.0", "right-pad"])
+    assert failed is not None and failed.startswith(f"cannot install left-pad==1.0 right-pad into {venv}: ")
+    assert "\n" not in failed and not venv.exists()
 
 
 @pytest.mark.slow

@@ -93,6 +93,28 @@ def convzoo(*argv) -> int:
     return main([str(a) for a in argv])
 
 
+def sweep(root: Path, capsys, *extra) -> tuple[int, str]:
+    """``convzoo sweep`` of resnet18 at 32 px over ``root/val`` into ``root/repo`` and ``root/reports``; code and stdout."""
+    code = convzoo(
+        "sweep",
+        "--archs",
+        "resnet18",
+        "--input-size",
+        32,
+        "--data",
+        root / "val",
+        "--repository",
+        root / "repo",
+        "--reports",
+        root / "reports",
+        "--plugins",
+        "top1,top5",
+        "--no-progress",
+        *extra,
+    )
+    return code, capsys.readouterr().out
+
+
 # (label position, drawn position): 6 of 10 right at top-1, 9 of 10 within the top five.
 PAIRS = [(0, 0), (1, 1), (2, 3), (4, 4), (5, 9), (6, 6), (7, 5), (8, 8), (10, 11), (11, 11)]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from benchmarks import venv_install
 
 PEERS_DIR_ENV = "CONVZOO_PEERS_DIR"
 
@@ -60,20 +61,9 @@ def ensure(peer: Peer, root: Path) -> tuple[Path | None, str]:
     python = venv / "bin" / "python"
     if _imports(python, peer.module):
         return python, f"{peer.name}: reusing {venv}"
-    try:
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        if not python.is_file():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", *peer.packages],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return None, f"{peer.name}: cannot install {' '.join(peer.packages)} into {venv}: {detail.strip()[-300:]}"
+    failed = venv_install.install(venv, peer.packages)
+    if failed is not None:
+        return None, f"{peer.name}: {failed}"
     if not _imports(python, peer.module):
         return None, f"{peer.name}: installed into {venv}, but `import {peer.module}` fails there"
     return python, f"{peer.name}: installed {' '.join(peer.packages)} into {venv}"

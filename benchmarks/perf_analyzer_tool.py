@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks import venv_install
 
 PACKAGES = ["tritonclient==2.41.0", "nvidia-cuda-runtime-cu12"]
 VENV = "perf_analyzer"
@@ -96,23 +97,11 @@ def parse(report: str) -> dict:
 def ensure(root: Path) -> tuple[PerfAnalyzer | None, str]:
     """perf_analyzer from its venv under ``root`` (created and installed if missing), or None and why."""
     venv = root / VENV
-    python = venv / "bin" / "python"
     found = _find(venv)
     if found is None:
-        try:
-            venv.parent.mkdir(parents=True, exist_ok=True)
-            if not python.is_file():
-                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", *PACKAGES],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=1800,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
-            return None, f"cannot install {' '.join(PACKAGES)} into {venv}: {detail.strip()[-300:]}"
+        failed = venv_install.install(venv, PACKAGES)
+        if failed is not None:
+            return None, failed
         found = _find(venv)
         if found is None:
             return None, f"installed {' '.join(PACKAGES)} into {venv}, but found no perf_analyzer or libcudart.so.12"

@@ -6,6 +6,9 @@ level of position p is ranked by distance to p), never from running the model.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,10 @@ import scipy.io
 import synthetic
 
 from convzoo.base import imagenet
+from convzoo.base.device import DeviceRequest
+from convzoo.server import evaluation_service
+from convzoo.server.app import ServerSettings, build
+from convzoo.server.model import LoadOptions
 
 # Labels of the first official validation files, so flat-file layouts use real labels too.
 CLASSES = tuple(dict.fromkeys(imagenet.val_labels()[:60]))[:12]
@@ -91,6 +98,45 @@ def convzoo(*argv) -> int:
     from convzoo.cli.commands import main
 
     return main([str(a) for a in argv])
+
+
+def sweep(root: Path, capsys, *extra) -> tuple[int, str]:
+    """``convzoo sweep`` of resnet18 at 32 px over ``root/val`` into ``root/repo`` and ``root/reports``; code and stdout."""
+    code = convzoo(
+        "sweep",
+        "--archs",
+        "resnet18",
+        "--input-size",
+        32,
+        "--data",
+        root / "val",
+        "--repository",
+        root / "repo",
+        "--reports",
+        root / "reports",
+        "--plugins",
+        "top1,top5",
+        "--no-progress",
+        *extra,
+    )
+    return code, capsys.readouterr().out
+
+
+@contextmanager
+def evaluation_server(repository: Path, datasets: list[tuple[str, Path]]) -> Iterator[str]:
+    """A server in this process on a free port, on CPU, with the Evaluation service over ``datasets``; its address."""
+    args = argparse.Namespace(dataset=datasets)
+    running = build(
+        repository,
+        LoadOptions(device=DeviceRequest("cpu")),
+        ServerSettings(port=0, metrics_port=None),
+        lambda dataplane: [evaluation_service.create(args, dataplane)],
+    )
+    running.start()
+    try:
+        yield f"127.0.0.1:{running.port}"
+    finally:
+        running.stop(0)
 
 
 # (label position, drawn position): 6 of 10 right at top-1, 9 of 10 within the top five.

@@ -3,11 +3,13 @@ No timing is asserted: numbers on a shared machine are noise; the ratios are the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks import peer_envs, perf_analyzer_tool, registry  # noqa: E402
+from benchmarks import peer_envs, perf_analyzer_tool, registry, venv_install  # noqa: E402
 from benchmarks.cases import serving  # noqa: E402
 from benchmarks.context import Context  # noqa: E402
 from benchmarks.measure import Figure, Target, rotate  # noqa: E402
@@ -110,6 +112,14 @@ def test_perf_analyzer_reports_read_as_client_and_server_figures():
         perf_analyzer_tool.parse(PERF_ANALYZER_REPORT.split("  Server:")[0])
 
 
+def test_a_venv_that_cannot_be_made_is_refused_in_one_line_naming_packages_and_folder(tmp_path):
+    (tmp_path / "peers").write_text("a file where the venvs' folder should be")
+    venv = tmp_path / "peers" / "tool"
+    failed = venv_install.install(venv, ["left-pad==1.0", "right-pad"])
+    assert failed is not None and failed.startswith(f"cannot install left-pad==1.0 right-pad into {venv}: ")
+    assert "\n" not in failed and not venv.exists()
+
+
 @pytest.mark.slow
 def test_the_perf_analyzer_case_reports_every_row_with_the_servers_breakdown(tmp_path):
     root = peer_envs.peers_dir(tmp_path)
@@ -167,14 +177,21 @@ sys.stdin.read()
 """
 
 
-def test_a_servers_usage_counts_its_children_cpu_and_every_threads_hand_offs():
-    server = subprocess.Popen([sys.executable, "-c", BUSY_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+@contextlib.contextmanager
+def ready(script: str) -> Iterator[int]:
+    """The pid of a python running ``script``, once it prints a line; it ends when its stdin is closed."""
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        server.stdout.readline()
-        used = Usage.of(server.pid)
+        process.stdout.readline()
+        yield process.pid
     finally:
-        server.stdin.close()
-        server.wait(30)
+        process.stdin.close()
+        process.wait(30)
+
+
+def test_a_servers_usage_counts_its_children_cpu_and_every_threads_hand_offs():
+    with ready(BUSY_SERVER) as pid:
+        used = Usage.of(pid)
     assert used.cpu_seconds >= 0.25  # the child's busy loop
     assert used.voluntary_switches >= 200  # each round trip blocks one of the two threads at least once
     assert used.context_switches == used.voluntary_switches + used.involuntary_switches
@@ -200,16 +217,11 @@ sys.stdin.read()
 
 
 def test_thread_cpu_reads_each_threads_own_time_under_its_os_name():
-    process = subprocess.Popen([sys.executable, "-c", NAMED_BUSY_THREAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        process.stdout.readline()
-        threads = thread_cpu(process.pid)
-    finally:
-        process.stdin.close()
-        process.wait(30)
+    with ready(NAMED_BUSY_THREAD) as pid:
+        threads = thread_cpu(pid)
     (burner,) = [seconds for name, seconds in threads.values() if name == "burner-7"]
     assert burner >= 0.25
-    assert process.pid in threads and threads[process.pid][1] < burner  # the main thread only waited
+    assert pid in threads and threads[pid][1] < burner  # the main thread only waited
     groups = serving.thread_groups({(tid, name): seconds for tid, (name, seconds) in threads.items()})
     assert groups["burner"] == [round(burner, 3)] and next(iter(groups)) == "burner"  # busiest group first
 

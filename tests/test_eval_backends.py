@@ -10,16 +10,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from evalsupport import CLASSES, Item, accuracy, convzoo, draw, model, pair_items, wnid
+from evalsupport import CLASSES, Item, accuracy, convzoo, draw, evaluation_server, model, pair_items, wnid
 
-from convzoo.base.device import DeviceRequest
 from convzoo.plugins import registry
 from convzoo.plugins.backends import DEFAULT_RECIPE
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server import evaluation_service
-from convzoo.server.app import ServerSettings, build
-from convzoo.server.model import LoadOptions
 
 PLUGINS = "top1,top5,per_class,confusion,calibration"
 ITEMS = pair_items(lambda i, c: f"{wnid(c)}/{i}.JPEG") + [
@@ -34,16 +31,8 @@ def server(tmp_path_factory):
     draw(root / "data", ITEMS)
     path = model(root / "repo" / "synthetic" / "1" / "model.onnx")
     model(root / "repo" / "bare" / "1" / "model.onnx", preprocessing=None)
-    args = argparse.Namespace(dataset=[("tiny", root / "data")])
-    running = build(
-        root / "repo",
-        LoadOptions(device=DeviceRequest("cpu")),
-        ServerSettings(port=0, metrics_port=None),
-        lambda dataplane: [evaluation_service.create(args, dataplane)],
-    )
-    running.start()
-    yield argparse.Namespace(address=f"127.0.0.1:{running.port}", root=root, data=root / "data", model=path)
-    running.stop(0)
+    with evaluation_server(root / "repo", [("tiny", root / "data")]) as address:
+        yield argparse.Namespace(address=address, root=root, data=root / "data", model=path)
 
 
 def evaluate(server, name, *backend):

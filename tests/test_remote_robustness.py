@@ -6,13 +6,8 @@ import argparse
 import json
 
 import pytest
-from evalsupport import convzoo, model
+from evalsupport import convzoo, evaluation_server, model
 from robustsupport import robustness_reports
-
-from convzoo.base.device import DeviceRequest
-from convzoo.server import evaluation_service
-from convzoo.server.app import ServerSettings, build
-from convzoo.server.model import LoadOptions
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +15,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("remote_robust")
     path = model(root / "repo" / "synthetic" / "1" / "model.onnx")
     robustness_reports(root, path, ["fog", "snow", "contrast"])  # clean, C, A, R and Sketch copies
-    args = argparse.Namespace(dataset=[("c", root / "c"), ("a", root / "imagenet-a")])
-    running = build(
-        root / "repo",
-        LoadOptions(device=DeviceRequest("cpu")),
-        ServerSettings(port=0, metrics_port=None),
-        lambda dataplane: [evaluation_service.create(args, dataplane)],
-    )
-    running.start()
-    yield argparse.Namespace(address=f"127.0.0.1:{running.port}", root=root, model=path)
-    running.stop(0)
+    with evaluation_server(root / "repo", [("c", root / "c"), ("a", root / "imagenet-a")]) as address:
+        yield argparse.Namespace(address=address, root=root, model=path)
 
 
 def evaluate(server, name, *argv):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import evalsupport
 import pytest
 from evalsupport import convzoo, draw, pair_items, wnid
 from raycluster import two_node_cluster
@@ -29,30 +30,9 @@ def zoo(tmp_path_factory):
 
 
 def sweep(root, capsys, *extra):
-    code = convzoo(
-        "sweep",
-        "--archs",
-        "resnet18",
-        "--activations",
-        "relu,elu",
-        "--precisions",
-        "fp32",
-        "--input-size",
-        32,
-        "--data",
-        root / "val",
-        "--repository",
-        root / "repo",
-        "--reports",
-        root / "reports",
-        "--plugins",
-        "top1,top5",
-        "--batch-size",
-        4,
-        "--no-progress",
-        *extra,
+    return evalsupport.sweep(
+        root, capsys, "--activations", "relu,elu", "--precisions", "fp32", "--batch-size", 4, *extra
     )
-    return code, capsys.readouterr().out
 
 
 def mtimes(root) -> dict:

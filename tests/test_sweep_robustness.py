@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import evalsupport
 import pytest
 import synthetic
 from evalsupport import CLASSES, convzoo, draw, pair_items, wnid
@@ -28,27 +29,8 @@ def sets(tmp_path_factory):
 
 
 def sweep(root, capsys):
-    code = convzoo(
-        "sweep",
-        "--archs",
-        "resnet18",
-        "--input-size",
-        32,
-        "--data",
-        root / "val",
-        "--repository",
-        root / "repo",
-        "--reports",
-        root / "reports",
-        "--plugins",
-        "top1,top5",
-        "--robustness",
-        f"imagenet-c={root / 'c'}",
-        "--robustness",
-        f"imagenet-a={root / 'imagenet-a'}",
-        "--no-progress",
-    )
-    return code, capsys.readouterr().out
+    c, a = f"imagenet-c={root / 'c'}", f"imagenet-a={root / 'imagenet-a'}"
+    return evalsupport.sweep(root, capsys, "--robustness", c, "--robustness", a)
 
 
 def test_each_model_is_evaluated_on_each_set_and_kept_on_a_rerun(sets, capsys):

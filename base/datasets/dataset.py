@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,25 @@ def image_files(folder: Path) -> list[Path]:
         p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     ]
     return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def visible_dirs(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` (no hidden ones), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def wnid_folder_samples(root: Path, parent: Path, allowed: Container[str], refusal: str) -> list[Sample]:
+    """The images of each ``parent/<wnid>/`` folder, labelled with the canonical sorted-WNID index.
+
+    A folder whose name is not in ``allowed`` is refused: ``ValueError("<folder>: <refusal>")``.
+    """
+    index = imagenet.wnid_to_index()
+    samples = []
+    for folder in visible_dirs(parent):
+        if folder.name not in allowed:
+            raise ValueError(f"{folder}: {refusal}")
+        samples += [sample(root, f, index[folder.name]) for f in image_files(folder)]
+    return samples
 
 
 def sample(root: Path, path: Path, label: int) -> Sample:

@@ -8,14 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from convzoo.base import imagenet
-from convzoo.base.datasets.dataset import Dataset, image_files, sample
+from convzoo.base.datasets.dataset import Dataset, visible_dirs, wnid_folder_samples
 from convzoo.base.datasets.layout import Layout
 
 NAME = "imagefolder"
-
-
-def _class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 class ImageFolder(Layout):
@@ -24,14 +20,9 @@ class ImageFolder(Layout):
     order = 100
 
     def detect(self, root: Path) -> bool:
-        dirs = _class_dirs(root)
+        dirs = visible_dirs(root)
         return bool(dirs) and all(d.name in imagenet.wnid_to_index() for d in dirs)
 
     def read(self, root: Path) -> Dataset:
-        index = imagenet.wnid_to_index()
-        samples = []
-        for folder in _class_dirs(root):
-            if folder.name not in index:
-                raise ValueError(f"{folder}: folder name is not an ImageNet-1k WNID")
-            samples += [sample(root, f, index[folder.name]) for f in image_files(folder)]
+        samples = wnid_folder_samples(root, root, imagenet.wnid_to_index(), "folder name is not an ImageNet-1k WNID")
         return Dataset(NAME, root, tuple(samples), "folder WNIDs (canonical sorted-WNID index)")

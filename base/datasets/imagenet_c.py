@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from convzoo.base import imagenet
-from convzoo.base.datasets.dataset import Dataset, image_files, sample
+from convzoo.base.datasets.dataset import Dataset, visible_dirs, wnid_folder_samples
 from convzoo.base.datasets.layout import Layout
 
 NAME = "imagenet-c"
@@ -63,10 +63,6 @@ def corruption_dirs(root: Path) -> list[Path]:
     return [found[name] for name in CORRUPTIONS if name in found]
 
 
-def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 class ImageNetC(Layout):
     """ImageNet-C ROOT/<corruption>/<severity>/<wnid>/* (centre crop only, no resize)."""
 
@@ -74,20 +70,17 @@ class ImageNetC(Layout):
 
     def detect(self, root: Path) -> bool:
         dirs = corruption_dirs(root)
-        return bool(dirs) and all(all(s.name.isdigit() for s in _visible_dirs(d)) for d in dirs)
+        return bool(dirs) and all(all(s.name.isdigit() for s in visible_dirs(d)) for d in dirs)
 
     def read(self, root: Path) -> Dataset:
         index = imagenet.wnid_to_index()
         samples = []
         for corruption in corruption_dirs(root):
-            for level in _visible_dirs(corruption):
+            for level in visible_dirs(corruption):
                 if not (level.name.isdigit() and int(level.name) in SEVERITIES):
                     raise ValueError(f"{level}: ImageNet-C severities are folders 1 to 5")
-            for level in sorted(_visible_dirs(corruption), key=lambda p: int(p.name)):
-                for folder in _visible_dirs(level):
-                    if folder.name not in index:
-                        raise ValueError(f"{folder}: folder name is not an ImageNet-1k WNID")
-                    samples += [sample(root, f, index[folder.name]) for f in image_files(folder)]
+            for level in sorted(visible_dirs(corruption), key=lambda p: int(p.name)):
+                samples += wnid_folder_samples(root, level, index, "folder name is not an ImageNet-1k WNID")
         if not samples:
             raise ValueError(f"{root}: no images in <corruption>/<severity>/<wnid>/ folders")
         return Dataset(

@@ -17,23 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from convzoo.base import imagenet
-from convzoo.base.datasets.dataset import Dataset, image_files, sample
+from convzoo.base.datasets.dataset import Dataset, visible_dirs, wnid_folder_samples
 from convzoo.base.datasets.layout import Layout
-
-
-def class_dirs(root: Path) -> list[Path]:
-    """The visible sub-folders of ``root``, sorted by name."""
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def read_wnid_folders(root: Path, layout: str, allowed: set[str], what: str) -> list:
     """Samples of ``ROOT/<wnid>/<file>``, labelled with the canonical 1000-class index."""
-    index = imagenet.wnid_to_index()
-    samples = []
-    for folder in class_dirs(root):
-        if folder.name not in allowed:
-            raise ValueError(f"{folder}: folder name is not one of the {what} WNIDs ({layout})")
-        samples += [sample(root, f, index[folder.name]) for f in image_files(folder)]
+    samples = wnid_folder_samples(root, root, allowed, f"folder name is not one of the {what} WNIDs ({layout})")
     if not samples:
         raise ValueError(f"{root}: no images in <wnid>/ folders ({layout})")
     return samples
@@ -51,7 +41,7 @@ class _SubsetLayout(Layout):
         return {names[i].wnid for i in imagenet.subset(self.subset)}
 
     def detect(self, root: Path) -> bool:
-        found = {d.name for d in class_dirs(root)}
+        found = {d.name for d in visible_dirs(root)}
         wnids = self._wnids()
         if not found or not found <= wnids:
             return False
@@ -95,7 +85,7 @@ class ImageNetSketch(Layout):
     specialises = "imagefolder"
 
     def detect(self, root: Path) -> bool:
-        dirs = class_dirs(root)
+        dirs = visible_dirs(root)
         index = imagenet.wnid_to_index()
         return root.name.lower() in SKETCH_FOLDERS and bool(dirs) and all(d.name in index for d in dirs)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import pytest
@@ -130,23 +129,28 @@ class Interrupted(Exception):
     pass
 
 
-def test_resumed_run_gives_the_same_mce(imagenet_c, tmp_path, monkeypatch):
-    root, cells, onnx_model = imagenet_c
-    out = tmp_path / "resumed.json"
+def interrupted_run(monkeypatch, batches: int, *argv) -> None:
+    """``convzoo *argv`` stopped by an exception in inference after ``batches`` batches; inference is whole again after."""
     infer, calls = backends.OnnxBackend.infer, []
 
     def failing(self, images):
         calls.append(len(images))
-        if len(calls) == 9:  # after 8 checkpointed batches of 4
+        if len(calls) == batches + 1:
             raise Interrupted
         return infer(self, images)
 
     monkeypatch.setattr(backends.OnnxBackend, "infer", failing)
-    with contextlib.suppress(Interrupted):
-        convzoo(*eval_args(root, onnx_model, out, "--checkpoint-every", 1))
+    with pytest.raises(Interrupted):
+        convzoo(*argv)
+    monkeypatch.setattr(backends.OnnxBackend, "infer", infer)
+
+
+def test_resumed_run_gives_the_same_mce(imagenet_c, tmp_path, monkeypatch):
+    root, cells, onnx_model = imagenet_c
+    out = tmp_path / "resumed.json"
+    interrupted_run(monkeypatch, 8, *eval_args(root, onnx_model, out, "--checkpoint-every", 1))  # 8 batches of 4
     checkpoint = out.with_name(out.name + ".checkpoint.json")
     assert json.loads(checkpoint.read_text())["position"] == 32 and not out.exists()
-    monkeypatch.setattr(backends.OnnxBackend, "infer", infer)
     assert convzoo(*eval_args(root, onnx_model, out, "--checkpoint-every", 1, "--resume")) == 0
     report = json.loads(out.read_text())
     assert report["timing"]["resumed"] and report["count"] == len(cells)
@@ -194,19 +198,8 @@ def test_markdown_summary_holds_the_table(imagenet_c, tmp_path):
 def test_a_checkpoint_resumes_only_the_same_cells(imagenet_c, tmp_path, monkeypatch):
     root, _, onnx_model = imagenet_c
     out = tmp_path / "cells.json"
-    infer, calls = backends.OnnxBackend.infer, []
-
-    def failing(self, images):
-        calls.append(len(images))
-        if len(calls) == 2:  # after one checkpointed batch
-            raise Interrupted
-        return infer(self, images)
-
-    monkeypatch.setattr(backends.OnnxBackend, "infer", failing)
-    with contextlib.suppress(Interrupted):
-        convzoo(*eval_args(root, onnx_model, out, "--checkpoint-every", 1, "--corruptions", "fog"))
+    interrupted_run(monkeypatch, 1, *eval_args(root, onnx_model, out, "--checkpoint-every", 1, "--corruptions", "fog"))
     assert out.with_name(out.name + ".checkpoint.json").is_file()
-    monkeypatch.setattr(backends.OnnxBackend, "infer", infer)
     # snow has as many images as fog: only the manifest tells the two evaluations apart
     assert convzoo(*eval_args(root, onnx_model, out, "--resume", "--corruptions", "snow")) == 1
     assert convzoo(*eval_args(root, onnx_model, out, "--resume", "--corruptions", "fog")) == 0

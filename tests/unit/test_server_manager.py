@@ -196,6 +196,15 @@ class Call(threading.Thread):
         return self.error
 
 
+def held_load(manager: ModelManager, loads: HeldLoads, name: str) -> Call:
+    """``manager`` loading ``name`` on its own thread, held inside the load until ``loads.go`` is set."""
+    loads.hold()
+    loading = Call(manager.load, name)
+    loading.start()
+    assert loads.started.wait(RESULT_S)
+    return loading
+
+
 @pytest.fixture
 def held(repository):
     """A manager of ``repository`` (nothing loaded) whose loads the test can hold."""
@@ -233,10 +242,7 @@ def test_an_unload_sent_during_a_load_leaves_the_model_unloaded(held, reload):
     if reload:
         manager.load("classifier")
         old = manager.get("classifier")
-    loads.hold()
-    loading = Call(manager.load, "classifier")
-    loading.start()
-    assert loads.started.wait(RESULT_S)
+    loading = held_load(manager, loads, "classifier")
     manager.unload("classifier")  # at once: it does not wait for the load
     if reload:
         assert status(lambda: old.batcher.submit({"input": BATCH}))[0] == grpc.StatusCode.UNAVAILABLE
@@ -252,10 +258,7 @@ def test_an_unload_sent_during_a_load_leaves_the_model_unloaded(held, reload):
 
 def test_a_load_sent_after_an_unload_wins_over_it(held):
     manager, loads = held
-    loads.hold()
-    first = Call(manager.load, "classifier")
-    first.start()
-    assert loads.started.wait(RESULT_S)
+    first = held_load(manager, loads, "classifier")
     manager.unload("classifier")
     last = Call(manager.load, "classifier")  # waits its turn behind the first load
     last.start()
@@ -268,10 +271,7 @@ def test_a_load_sent_after_an_unload_wins_over_it(held):
 
 def test_a_load_sent_during_a_load_runs_after_it_and_reads_the_repository_then(held, repository):
     manager, loads = held
-    loads.hold()
-    first = Call(manager.load, "versioned")
-    first.start()
-    assert loads.started.wait(RESULT_S)
+    first = held_load(manager, loads, "versioned")
     write_classifier(repository / "versioned", version=3, seed=3)
     second = Call(manager.load, "versioned")
     second.start()
@@ -285,10 +285,7 @@ def test_a_load_sent_during_a_load_runs_after_it_and_reads_the_repository_then(h
 
 def test_a_load_racing_close_leaves_no_batcher_thread(held):
     manager, loads = held
-    loads.hold()
-    loading = Call(manager.load, "classifier")
-    loading.start()
-    assert loads.started.wait(RESULT_S)
+    loading = held_load(manager, loads, "classifier")
     manager.close()
     loads.go.set()
     error = loading.outcome()

@@ -14,15 +14,17 @@ Shared memory works only with a server on this machine: ``local_server`` says wh
 from __future__ import annotations
 
 import ipaddress
+import mmap
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from multiprocessing import shared_memory
+from pathlib import Path
 
 from convzoo.client import fleet
 
+POSIX_SHM = Path("/dev/shm")  # where Linux keeps POSIX shared memory objects (shm_open's names)
 # Tensors start on these boundaries in a slot (the server copies misaligned numeric inputs).
 ALIGNMENT = 64
 MIN_SLOT_BYTES = 1 << 16
@@ -51,20 +53,23 @@ class Slot:
 
     def __init__(self, size: int):
         self.name = f"convzoo_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-        self.memory = shared_memory.SharedMemory(name=self.name, create=True, size=size)
+        descriptor = os.open(POSIX_SHM / self.name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(descriptor, size)
+            self._mapping = mmap.mmap(descriptor, size)
+        finally:
+            os.close(descriptor)  # the mapping keeps the object open
+        self.buffer = memoryview(self._mapping)
         self.size = size
 
     @property
     def key(self) -> str:
         return "/" + self.name
 
-    @property
-    def buffer(self) -> memoryview:
-        return self.memory.buf
-
     def remove(self) -> None:
-        self.memory.close()
-        self.memory.unlink()
+        self.buffer.release()
+        self._mapping.close()
+        (POSIX_SHM / self.name).unlink(missing_ok=True)
 
 
 class SlotPool:

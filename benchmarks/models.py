@@ -3,7 +3,8 @@
 Models are exported once with ``convzoo``'s own pipeline (seeded random weights) into
 ``<work>/repository`` and reused by later runs. ``--quick`` measures a tiny ResNet-18
 (32x32 input, 10 classes) wherever a case names a model. ``serve_copy`` lays a model out in
-another repository (hard links, no copies) under a config of its own.
+another repository (hard links, no copies) under a config of its own. ``write_pooling`` builds
+a cheap model with ``onnx.helper`` (no export) for cases that measure the transport.
 """
 
 from __future__ import annotations
@@ -105,3 +106,32 @@ def _link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # another file system
         shutil.copyfile(source, target)
+
+
+def write_pooling(repository: Path, name: str, input_size: int, max_batch_size: int) -> Path:
+    """A cheap model ``name`` in ``repository``: FP32 ``[N, 3, input_size, input_size]`` ->
+    GlobalAveragePool -> Flatten -> ``[N, 3]``, built with ``onnx.helper``; returns the model folder.
+    Its compute is one pass over the input, so a large batch measures the transport, not the model."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["means"], axis=1),
+        ],
+        "pooling",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, input_size, input_size])],
+        [helper.make_tensor_value_info("means", TensorProto.FLOAT, ["batch", 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    folder = Path(repository) / name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "1").mkdir(parents=True)
+    onnx.save(model, folder / "1" / "model.onnx")
+    (folder / "config.pbtxt").write_text(
+        f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {max_batch_size}\n'
+        f'input [ {{ name: "input" data_type: TYPE_FP32 dims: [ 3, {input_size}, {input_size} ] }} ]\n'
+        'output [ { name: "means" data_type: TYPE_FP32 dims: [ 3 ] } ]\n'
+    )
+    return folder

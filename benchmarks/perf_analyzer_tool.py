@@ -40,17 +40,33 @@ class PerfAnalyzer:
         return output.splitlines()[-1]
 
     def measure(
-        self, url: str, protocol: str, model: str, concurrency: int, window_ms: int, *, shared_memory: bool = False
+        self,
+        url: str,
+        protocol: str,
+        model: str,
+        concurrency: int,
+        window_ms: int,
+        *,
+        shared_memory: bool = False,
+        batch: int = 1,
+        window_requests: int | None = None,
     ) -> dict:
-        """One stable measurement at ``concurrency`` (seconds): client ``p50``/``p99`` and
+        """One stable measurement at ``concurrency`` requests of ``batch`` (seconds): client ``p50``/``p99`` and
         ``items_per_s``; the server's ``request``, ``overhead``, ``queue`` and ``compute`` (input +
-        infer + output) averages, read from the statistics extension. RuntimeError if it fails."""
+        infer + output) averages, read from the statistics extension. With ``window_requests`` a
+        window holds that many requests rather than lasting ``window_ms`` (for slow requests).
+        RuntimeError if it fails."""
         command = [
             str(self.binary),
-            *("-m", model, "-u", url, "-i", protocol),
+            *("-m", model, "-u", url, "-i", protocol, "-b", str(batch)),
             *("--concurrency-range", str(concurrency)),
             *("--measurement-interval", str(window_ms), "--stability-percentage", "50", "--max-trials", "10"),
             *(["--shared-memory", "system"] if shared_memory else []),
+            *(
+                ["--measurement-mode", "count_windows", "--measurement-request-count", str(window_requests)]
+                if window_requests
+                else []
+            ),
         ]
         done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=600)
         try:

@@ -19,6 +19,7 @@ UNITS = {
     "gflops": ("GFLOP/s", 1),
     "bytes": ("MB", 1e-6),
     "overhead": ("µs", 1e6),
+    "transfer": ("µs", 1e6),  # client p50 minus the server's compute
     "cpu": ("ms", 1e3),
 }
 

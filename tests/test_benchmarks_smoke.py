@@ -145,15 +145,23 @@ def test_the_perf_analyzer_case_reports_every_row_with_the_servers_breakdown(tmp
     assert [f["target"] for f in figures[:4]] == [{"value": 1.0, "at_least": False}, None, None, None]
     for figure in figures:
         (sample,) = figure["samples"]
-        measured = sample["a"]
-        assert 0 < measured["overhead"] < measured["request"] and measured["compute"] > 0
-        assert measured["p50"] <= measured["p99"] and measured["items_per_s"] > 0
+        for measured in (sample["a"], sample["b"]) if figure["key"] == "transfer" else (sample["a"],):
+            assert 0 < measured["overhead"] < measured["request"] and measured["compute"] > 0
+            assert measured["p50"] <= measured["p99"] and measured["items_per_s"] > 0
     memory_rows = [line for line in done.stdout.splitlines() if "system shared memory" in line]
+    large_rows = [line for line in done.stdout.splitlines() if line.startswith("| gRPC, pool224 batch 64, ")]
+    assert len(large_rows) == 2 and "not run" not in large_rows[0]
     if len(figures) == 4:  # the server does not offer the extension: said in the table, not run
-        assert len(memory_rows) == 4 and all("not run" in line for line in memory_rows)
-    else:  # it does: the four rows run, in the breakdown and among the figures
-        assert len(figures) == 8 and len(memory_rows) == 8
+        assert len(memory_rows) == 5 and all("not run" in line for line in memory_rows)
+    else:  # it does: the five rows run, in the breakdown; the large batch's pair makes one figure
+        assert len(figures) == 9 and len(memory_rows) == 10
         assert not any("not run" in line for line in memory_rows)
+        transfer = figures[8]
+        assert transfer["name"].startswith("gRPC, pool224 batch 64 (38.5 MB), 1 concurrent: client p50 - server")
+        assert transfer["key"] == "transfer" and transfer["target"] == {"value": 5.0, "at_least": True}
+        (sample,) = transfer["samples"]
+        for measured in (sample["a"], sample["b"]):
+            assert measured["transfer"] == pytest.approx(measured["p50"] - measured["compute"])
 
 
 BUSY_SERVER = """

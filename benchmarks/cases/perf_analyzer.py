@@ -1,4 +1,4 @@
-"""Case ``perf_analyzer``: Triton's own load generator against ``convzoo serve``, tiny model.
+"""Case ``perf_analyzer``: Triton's own load generator against ``convzoo serve``, tiny model and a large batch.
 
 perf_analyzer (``benchmarks.perf_analyzer_tool``, in its own venv) reads the model's metadata
 and configuration, sends batch-1 requests at 1 and 8 concurrent requests over gRPC and HTTP,
@@ -11,6 +11,11 @@ for gRPC with one request at a time.
 With ``--shared-memory system`` the tensors travel through ``/dev/shm``; those rows run when
 the server lists the ``system_shared_memory`` extension (convzoo does), and are reported as not
 run against a server that does not.
+
+Two more rows send a batch of 64 images at 224 (38.5 MB) over gRPC, one request at a time,
+without and with system shared memory, into a cheap model (global average pooling): the
+figure is the client's p50 minus the server's compute, without shared memory over with it,
+against a target of at least 5.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from dataclasses import dataclass
 from benchmarks import peer_envs, peer_servers, perf_analyzer_tool
 from benchmarks.context import Context
 from benchmarks.measure import Figure, Target, rotate
-from benchmarks.models import TINY
+from benchmarks.models import TINY, write_pooling
 from benchmarks.registry import case
 
 OVERHEAD_BUDGET = 100e-6  # seconds of server overhead per request: the target for gRPC, 1 at a time
 SHARED_MEMORY = "system_shared_memory"
+LARGE_BATCH = 64  # images at 224 per request: 64 * 3 * 224 * 224 * 4 bytes = 38.5 MB
+POOLING = "pool224"  # the cheap model the large batch goes into
+TRANSFER_TARGET = Target(5.0)  # (client p50 - compute) without shared memory / with it
 
 
 @dataclass(frozen=True)
@@ -34,12 +42,17 @@ class Row:
     protocol: str  # grpc or http
     concurrency: int
     shared_memory: bool = False
+    batch: int = 1  # batch 1 goes into the tiny model, a larger batch into the pooling model
+
+    @property
+    def model(self) -> str:
+        return TINY.name if self.batch == 1 else POOLING
 
     @property
     def label(self) -> str:
         api = "gRPC" if self.protocol == "grpc" else "HTTP"
         memory = ", system shared memory" if self.shared_memory else ""
-        return f"{api}, {TINY.name} batch 1, {self.concurrency} concurrent{memory}"
+        return f"{api}, {self.model} batch {self.batch}, {self.concurrency} concurrent{memory}"
 
     @property
     def target(self) -> Target | None:
@@ -48,6 +61,7 @@ class Row:
 
 
 ROWS = [Row(p, c, m) for m in (False, True) for p in ("grpc", "http") for c in (1, 8)]
+LARGE_ROWS = [Row("grpc", 1, m, LARGE_BATCH) for m in (False, True)]  # copied through gRPC, then through /dev/shm
 
 
 def _say(line: str) -> None:
@@ -63,21 +77,35 @@ def run(context: Context) -> list[Figure]:
     _say(note)
     repository = context.work_dir / "perf_analyzer_repository"
     context.models.serve_copy(TINY, repository, TINY.name, max_batch_size=8)
+    write_pooling(repository, POOLING, input_size=224, max_batch_size=LARGE_BATCH)
     window_ms = max(200, int(2000 * context.seconds))
     http_port = peer_servers.free_port()
     with context.start_server(repository, "--http-port", str(http_port)) as server:
         urls = {"grpc": server.url, "http": f"127.0.0.1:{http_port}"}
         offered = _extensions(server.url)
-        rows = [row for row in ROWS if not row.shared_memory or SHARED_MEMORY in offered]
+        rows = [row for row in ROWS + LARGE_ROWS if not row.shared_memory or SHARED_MEMORY in offered]
 
         def measure(row: Row, window: int = window_ms) -> dict:
-            url = urls[row.protocol]
-            return tool.measure(url, row.protocol, TINY.name, row.concurrency, window, shared_memory=row.shared_memory)
+            measured = tool.measure(
+                urls[row.protocol],
+                row.protocol,
+                row.model,
+                row.concurrency,
+                window,
+                shared_memory=row.shared_memory,
+                batch=row.batch,
+                window_requests=None if row.batch == 1 else max(10, int(40 * context.seconds)),
+            )
+            return {**measured, "transfer": measured["p50"] - measured["compute"]}
 
         for row in rows:  # warm-up
-            measure(row, 200)
+            measure(row, 200)  # the large batch counts requests per window instead
         taken = rotate({row: (lambda row=row: measure(row)) for row in rows}, context.rounds)
-    print(breakdown(ROWS, taken))
+    print(breakdown(ROWS + LARGE_ROWS, taken))
+    return _overhead_figures(rows, taken) + _transfer_figures(taken)
+
+
+def _overhead_figures(rows: list[Row], taken: dict) -> list[Figure]:
     budget = {"overhead": OVERHEAD_BUDGET}
     return [
         Figure(
@@ -90,6 +118,27 @@ def run(context: Context) -> list[Figure]:
             row.target,
         )
         for row in rows
+        if row in ROWS
+    ]
+
+
+def _transfer_figures(taken: dict) -> list[Figure]:
+    """(client p50 - server compute) without shared memory / with it, for the large batch; none
+    when the server does not offer shared memory."""
+    copied, shared = LARGE_ROWS
+    if shared not in taken:
+        return []
+    return [
+        Figure(
+            "perf_analyzer",
+            f"gRPC, {POOLING} batch {LARGE_BATCH} (38.5 MB), 1 concurrent: client p50 - server compute,"
+            " without / with system shared memory",
+            "without shared memory",
+            "system shared memory",
+            "transfer",
+            list(zip(taken[copied], taken[shared], strict=True)),
+            TRANSFER_TARGET,
+        )
     ]
 
 

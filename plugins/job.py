@@ -66,55 +66,53 @@ def recipe(spec: JobSpec, dataset: Dataset, backend: Backend) -> Preprocessing:
     return dataset.recipe(backend.preprocessing).override(**vars(spec.overrides))
 
 
-def evaluate(
-    spec: JobSpec,
-    dataset: Dataset,
-    backend: Backend,
-    *,
-    on_progress: Callable[[Progress], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> dict:
-    """Run ``spec`` on an open dataset and backend (in process or on Ray); return the report.
-
-    A model whose class count cannot hold the dataset's labels is refused before the first batch.
-    """
+def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., dict]:
+    """Check ``spec`` against an open dataset and backend (plugins, robustness cells, recipe, and a
+    model whose class count cannot hold the dataset's labels) and return the call that runs it
+    (in process or on Ray): ``run(on_progress=None, cancel=None)`` returns the report."""
     settings = spec.settings
     plugins = registry.from_spec(spec.plugins)
     dataset, plugins = robustness.apply(spec.robustness, dataset, plugins, ray=spec.ray is not None)
     preprocessing = recipe(spec, dataset, backend)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
-    runtime = backend.runtime
-    if spec.ray is not None:
-        from convzoo.plugins import ray_job
 
-        outcome, on_ray = ray_job.run(
-            dataset,
-            spec.model,
-            plugins,
-            settings,
-            preprocessing,
-            spec.ray,
-            predictions=spec.predictions,
-            on_progress=on_progress,
-        )
-        runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
-    else:
-        outcome = run(
-            dataset,
-            backend,
-            plugins,
-            settings,
-            preprocessing=preprocessing,
-            checkpoint=checkpoint_path(spec.output) if spec.output else None,
-            checkpoint_every=spec.checkpoint_every,
-            resume=spec.resume,
-            predictions=spec.predictions,
-            on_progress=on_progress,
-            cancel=cancel,
-        )
-    entry = report.dataset_entry(dataset, outcome)
-    return report.build(backend.model, runtime, entry, preprocessing, settings, outcome)
+    def run_job(
+        *, on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None
+    ) -> dict:
+        runtime = backend.runtime
+        if spec.ray is not None:
+            from convzoo.plugins import ray_job
+
+            outcome, on_ray = ray_job.run(
+                dataset,
+                spec.model,
+                plugins,
+                settings,
+                preprocessing,
+                spec.ray,
+                predictions=spec.predictions,
+                on_progress=on_progress,
+            )
+            runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
+        else:
+            outcome = run(
+                dataset,
+                backend,
+                plugins,
+                settings,
+                preprocessing=preprocessing,
+                checkpoint=checkpoint_path(spec.output) if spec.output else None,
+                checkpoint_every=spec.checkpoint_every,
+                resume=spec.resume,
+                predictions=spec.predictions,
+                on_progress=on_progress,
+                cancel=cancel,
+            )
+        entry = report.dataset_entry(dataset, outcome)
+        return report.build(backend.model, runtime, entry, preprocessing, settings, outcome)
+
+    return run_job
 
 
 def execute(spec: JobSpec) -> dict:
@@ -138,7 +136,7 @@ def execute(spec: JobSpec) -> dict:
             total = min(len(dataset.samples), spec.settings.limit or len(dataset.samples))
             bar, update = _progress_bar(total, spec.progress)
             with bar:
-                result = evaluate(spec, dataset, backend, on_progress=update)
+                result = prepare(spec, dataset, backend)(on_progress=update)
     if spec.output:
         report.write(result, spec.output)
         checkpoint_path(spec.output).unlink(missing_ok=True)

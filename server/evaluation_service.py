@@ -30,7 +30,6 @@ from convzoo.plugins import job, registry
 from convzoo.plugins.backends import DEFAULT_RECIPE, class_count, infer_in_parts
 from convzoo.plugins.evaluate import Cancelled, Settings
 from convzoo.plugins.spec import JobSpec
-from convzoo.plugins.step import check_classes
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.server.dataplane import DataPlane
@@ -183,15 +182,11 @@ class EvaluationServicer(pb_grpc.EvaluationServicer):
                 on_error=request.on_error or "skip",
             ),
         )
-        registry.from_spec(spec.plugins)  # an unknown plugin is refused before the stream starts
-        samples = dataset.samples[: spec.settings.limit] if spec.settings.limit else dataset.samples
-        check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
+        run_job = job.prepare(spec, dataset, backend)  # refuses before the stream starts
 
         def work(events: queue.Queue, cancel: threading.Event) -> None:
             try:
-                result = job.evaluate(
-                    spec, dataset, backend, cancel=cancel, on_progress=lambda p: events.put(("progress", p))
-                )
+                result = run_job(cancel=cancel, on_progress=lambda p: events.put(("progress", p)))
                 result["dataset"]["root"] = request.dataset  # clients know the dataset by name, not by path
                 events.put(("report", result))
             except Cancelled:

@@ -51,8 +51,7 @@ def corrupt(pixels: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     """``pixels`` (uint8 ``[H, W, 3]``) with corruption ``name`` at ``severity``, seeded by ``seed``."""
     if name not in CORRUPTIONS or severity not in SEVERITIES:
         raise ValueError(f"unknown corruption {name}:{severity}")
-    library()
-    import corrupt_tta
+    import corrupt_tta  # on_the_fly checked that it is installed and imports
 
     if name == "impulse_noise":
         from skimage.util import random_noise

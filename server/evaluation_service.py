@@ -94,7 +94,7 @@ class ServedBackend:
         self.input_name, self.output_name = images[0].name, model.outputs[0].name
         self.max_batch = model.max_batch_size
         batch = [-1] if model.max_batch_size > 0 else []  # the configured dims leave the batch dimension out
-        self.classes = class_count(batch + list(model.inputs[0].dims), batch + list(model.outputs[0].dims))
+        self.classes = class_count(batch + list(images[0].dims), batch + list(model.outputs[0].dims))
         self.preprocessing = model.preprocessing
         self.model = {"name": model.name, "version": str(model.version), "source": "convzoo server", "card": model.card}
         self.runtime = {

@@ -29,13 +29,12 @@ import numpy as np
 
 from convzoo.base import codec
 from convzoo.base.datatypes import DATATYPES
+from convzoo.server import shared_memory
 from convzoo.server.operations import InferRequest
 
 # Output parameters that place an output (in a shared memory region, or as binary data after a
 # REST body) without changing its values.
-OUTPUT_PLACEMENT_PARAMETERS = frozenset(
-    {"shared_memory_region", "shared_memory_offset", "shared_memory_byte_size", "binary_data"}
-)
+OUTPUT_PLACEMENT_PARAMETERS = frozenset(shared_memory.PARAMETERS) | {"binary_data"}
 # Bytes an entry costs beyond its outputs' data: the digest, and the bookkeeping per output.
 ENTRY_OVERHEAD = 64
 OUTPUT_OVERHEAD = 64

@@ -12,11 +12,10 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-from evalsupport import convzoo
+from evalsupport import convzoo, wnid
 from server_repository import CLASSES, write_classifier
 from synthetic import draw
 
-from convzoo.base import imagenet
 from convzoo.plugins.api import Batch
 from convzoo.plugins.step import BatchStep
 from convzoo.proto import evaluation_pb2 as pb
@@ -26,10 +25,6 @@ from convzoo.proto import grpc_service_pb2_grpc as infer_grpc
 
 FAR_LABEL = 901
 REFUSAL = f"classifier outputs {CLASSES} classes but the dataset's labels are ImageNet class indices up to {FAR_LABEL} (of 1000)"
-
-
-def wnid(index: int) -> str:
-    return imagenet.classes()[index].wnid
 
 
 @pytest.fixture(scope="module")

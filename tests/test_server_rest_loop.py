@@ -82,7 +82,7 @@ def test_health_and_metadata_answer_while_a_load_runs(tmp_path, monkeypatch):
     try:
         assert loading.wait(30)
         latencies = probe(server.port, ["/v2/health/live", "/v2/health/ready", "/v2/models/classifier"], PROBES)
-        assert not release.is_set() and loader.is_alive()  # every probe ran while the load was held
+        assert loader.is_alive()  # every probe ran while the load was held
     finally:
         release.set()
         loader.join(60)

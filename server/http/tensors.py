@@ -20,6 +20,7 @@ import numpy as np
 from convzoo.base import codec
 from convzoo.base.datatypes import DATATYPES
 from convzoo.base.errors import invalid
+from convzoo.server import shared_memory
 from convzoo.server.operations import (
     BOOL,
     DOUBLE,
@@ -35,7 +36,6 @@ from convzoo.server.operations import (
 HEADER_LENGTH = "inference-header-content-length"
 BINARY_DATA_SIZE = "binary_data_size"
 # An input with any of these has its bytes in a shared memory region (the data plane reads them).
-SHARED_MEMORY_PARAMETERS = ("shared_memory_region", "shared_memory_offset", "shared_memory_byte_size")
 INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
@@ -167,7 +167,7 @@ def _parse_infer(model_name: str, model_version: str, body: bytes, header_length
         input_parameters = _parameters(tensor_parameters, f"input '{name}'", skip=(BINARY_DATA_SIZE,))
         size = tensor_parameters.get(BINARY_DATA_SIZE)
         data = None
-        if any(parameter in tensor_parameters for parameter in SHARED_MEMORY_PARAMETERS):
+        if any(parameter in tensor_parameters for parameter in shared_memory.PARAMETERS):
             if size is not None or "data" in tensor:
                 raise invalid(f"input '{name}' has data and a shared memory region; send one or the other")
         elif size is not None:

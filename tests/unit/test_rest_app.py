@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
+from threading import current_thread
 
 import numpy as np
 import pytest
@@ -14,10 +15,12 @@ from convzoo.server.http.asgi import RestApp
 from convzoo.server.http.routes import Routes
 from convzoo.server.http.web import WebRoutes
 
+POOL = "rest-work-test"
+
 
 @pytest.fixture(scope="module")
 def app(dataplane):
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2, thread_name_prefix=POOL) as pool:
         yield RestApp(Routes(dataplane, pool), max_body_bytes=1 << 20, page=WebRoutes())
 
 
@@ -81,9 +84,16 @@ def test_refusals_are_json_errors(app):
     assert status == 405 and headers["allow"] == "POST"
 
 
-def test_repository_calls_run_off_the_loop(app):
+def test_repository_calls_run_off_the_loop(app, dataplane, monkeypatch):
+    threads = []
+    for name in ("load", "unload", "repository_index"):
+        real = getattr(dataplane, name)
+        monkeypatch.setattr(
+            dataplane, name, lambda *a, real=real, **k: threads.append(current_thread().name) or real(*a, **k)
+        )
     assert call(app, "POST", "/v2/repository/models/int_add/unload")[::2] == (200, b"{}")
     status, _, body = call(app, "POST", "/v2/repository/index", b'{"ready": true}')
     assert status == 200 and "int_add" not in [row["name"] for row in json.loads(body)]
     assert call(app, "POST", "/v2/repository/models/int_add/load")[::2] == (200, b"{}")
     assert call(app, "GET", "/v2/models/int_add/ready")[0] == 200
+    assert len(threads) == 3 and all(name.startswith(POOL) for name in threads), threads

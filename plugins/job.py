@@ -76,6 +76,7 @@ def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., 
     preprocessing = recipe(spec, dataset, backend)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
+    checked = backend.classes is not None  # else the width is known from the first batch: each batch is checked
 
     def run_job(
         *, on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None
@@ -93,6 +94,7 @@ def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., 
                 spec.ray,
                 predictions=spec.predictions,
                 on_progress=on_progress,
+                classes_checked=checked,
             )
             runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
         else:
@@ -108,6 +110,7 @@ def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., 
                 predictions=spec.predictions,
                 on_progress=on_progress,
                 cancel=cancel,
+                classes_checked=checked,
             )
         entry = report.dataset_entry(dataset, outcome)
         return report.build(backend.model, runtime, entry, preprocessing, settings, outcome)

@@ -96,8 +96,10 @@ def run(
     predictions: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    classes_checked: bool = False,
 ) -> Outcome:
-    """Evaluate ``backend`` on ``dataset`` with ``plugins``; returns the accumulated outcome."""
+    """Evaluate ``backend`` on ``dataset`` with ``plugins``; returns the accumulated outcome.
+    ``classes_checked``: the caller checked every label against the model's class count (else each batch is)."""
     recipe = preprocessing or dataset.recipe(backend.preprocessing)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     ident = json.loads(
@@ -118,7 +120,7 @@ def run(
             skipped = [Failure(**f) for f in saved["skipped"]]
             resumed = True
     writer = PredictionsWriter(predictions, offset if resumed else None) if predictions else None
-    step = BatchStep(backend.model["name"], plugins, writer, evaluated, top1_hits)
+    step = BatchStep(backend.model["name"], plugins, writer, evaluated, top1_hits, classes_checked=classes_checked)
 
     def save() -> None:
         atomic.write_json(

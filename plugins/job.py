@@ -6,6 +6,7 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from convzoo.base.datasets import Dataset, open_dataset
@@ -66,16 +67,31 @@ def recipe(spec: JobSpec, dataset: Dataset, backend: Backend) -> Preprocessing:
     return dataset.recipe(backend.preprocessing).override(**vars(spec.overrides))
 
 
-def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., dict]:
+@dataclass(frozen=True)
+class PreparedJob:
+    """A checked job: the ``total`` samples it evaluates (the chosen robustness cells, within the
+    limit); calling it (``on_progress=None, cancel=None``) runs it and returns the report."""
+
+    total: int
+    run: Callable[..., dict]
+
+    def __call__(
+        self, *, on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None
+    ) -> dict:
+        return self.run(on_progress=on_progress, cancel=cancel)
+
+
+def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> PreparedJob:
     """Check ``spec`` against an open dataset and backend (plugins, robustness cells, recipe, and a
-    model whose class count cannot hold the dataset's labels) and return the call that runs it
-    (in process or on Ray): ``run(on_progress=None, cancel=None)`` returns the report."""
+    model whose class count cannot hold the dataset's labels) and return the job that runs it
+    (in process or on Ray)."""
     settings = spec.settings
     plugins = registry.from_spec(spec.plugins)
     dataset, plugins = robustness.apply(spec.robustness, dataset, plugins, ray=spec.ray is not None)
     preprocessing = recipe(spec, dataset, backend)
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     check_classes(backend.model["name"], backend.classes, (s.label for s in samples))
+    checked = backend.classes is not None  # else the width is known from the first batch: each batch is checked
 
     def run_job(
         *, on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None
@@ -93,6 +109,7 @@ def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., 
                 spec.ray,
                 predictions=spec.predictions,
                 on_progress=on_progress,
+                classes_checked=checked,
             )
             runtime = {**runtime, "backend": "onnxruntime on ray", **on_ray}
         else:
@@ -108,11 +125,12 @@ def prepare(spec: JobSpec, dataset: Dataset, backend: Backend) -> Callable[..., 
                 predictions=spec.predictions,
                 on_progress=on_progress,
                 cancel=cancel,
+                classes_checked=checked,
             )
         entry = report.dataset_entry(dataset, outcome)
         return report.build(backend.model, runtime, entry, preprocessing, settings, outcome)
 
-    return run_job
+    return PreparedJob(len(samples), run_job)
 
 
 def execute(spec: JobSpec) -> dict:
@@ -133,10 +151,10 @@ def execute(spec: JobSpec) -> dict:
                     "(resize 256, crop 224 scaled to its input); set --resize-size/--crop-size if it differs",
                     file=sys.stderr,
                 )
-            total = min(len(dataset.samples), spec.settings.limit or len(dataset.samples))
-            bar, update = _progress_bar(total, spec.progress)
+            prepared = prepare(spec, dataset, backend)  # its total counts the robustness cells it chose
+            bar, update = _progress_bar(prepared.total, spec.progress)
             with bar:
-                result = prepare(spec, dataset, backend)(on_progress=update)
+                result = prepared(on_progress=update)
     if spec.output:
         report.write(result, spec.output)
         checkpoint_path(spec.output).unlink(missing_ok=True)

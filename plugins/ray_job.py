@@ -129,8 +129,10 @@ def run(
     *,
     predictions: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    classes_checked: bool = False,
 ) -> tuple[Outcome, dict]:
-    """Evaluate ``model`` on ``dataset`` on Ray; returns the outcome and what ran it (for the report's runtime)."""
+    """Evaluate ``model`` on ``dataset`` on Ray; returns the outcome and what ran it (for the report's runtime).
+    ``classes_checked``: the caller checked every label against the model's class count (else each batch is)."""
     try:
         import ray
     except ImportError as exc:
@@ -141,7 +143,7 @@ def run(
     samples = dataset.samples[: settings.limit] if settings.limit is not None else dataset.samples
     merge = ManifestMerge(samples, settings.batch_size)
     writer = PredictionsWriter(predictions) if predictions else None
-    step = BatchStep(str(model), plugins, writer)
+    step = BatchStep(str(model), plugins, writer, classes_checked=classes_checked)
     skipped, providers = [], set()
     started = time.perf_counter()
     try:

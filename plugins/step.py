@@ -1,5 +1,6 @@
-"""What every evaluated batch goes through, in process and on Ray: the class-count check, the
-plugins, the predictions file and the running top-1 that progress reports."""
+"""What every evaluated batch goes through, in process and on Ray: the plugins, the predictions
+file, the running top-1 that progress reports, and the class-count check where the run could not
+make it before the first batch (a model that leaves its class count open)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def check_classes(model: str, classes: int | None, labels: Iterable[int]) -> Non
 
 
 class BatchStep:
-    """Feeds evaluated batches to the plugins and the predictions file, in dataset order, and counts them."""
+    """Feeds evaluated batches to the plugins and the predictions file, in dataset order, and counts them.
+
+    ``classes_checked``: every label was checked against the model's class count before the run
+    (``job.prepare``); otherwise each batch's labels are checked against its logits' width.
+    """
 
     def __init__(
         self,
@@ -44,16 +49,20 @@ class BatchStep:
         writer: PredictionsWriter | None = None,
         evaluated: int = 0,
         top1_hits: int = 0,
+        *,
+        classes_checked: bool = False,
     ) -> None:
         self.model = model
         self.plugins = plugins
         self.writer = writer
         self.evaluated = evaluated
         self.top1_hits = top1_hits
+        self.classes_checked = classes_checked
 
     def __call__(self, batch: Batch) -> None:
         """Take one batch (its logits may be wider than the labels need, never narrower)."""
-        check_classes(self.model, batch.logits.shape[1], batch.labels.tolist())
+        if not self.classes_checked:
+            check_classes(self.model, batch.logits.shape[1], batch.labels.tolist())
         for plugin in self.plugins:
             plugin.update(batch)
         if self.writer:

@@ -198,10 +198,6 @@ class SharedMemoryRegistry:
         """The bytes of an input placed in shared memory, in place."""
         return self.get(place.region, tensor).read(place.offset, place.byte_size, tensor)
 
-    def write(self, place: Placement, data: bytes | memoryview, tensor: str) -> int:
-        """Write an output's bytes where the request placed it; returns the bytes written."""
-        return self.get(place.region, tensor).write(place.offset, place.byte_size, data, tensor)
-
     def status(self, name: str = "") -> list[RegionStatus]:
         """Every region (``name`` empty), or the one named, in name order."""
         with self._lock:

@@ -35,19 +35,30 @@ def report_path(reports: Path, name: str, robust: RobustSet) -> Path:
     return reports / f"{name}.{robust.layout}.json"
 
 
-def evaluate_sets(plan, name: str, model: Path, say: Callable[[str], None]) -> list[Path]:
-    """Evaluate (or keep) the model's report on each robustness set of ``plan``; their paths."""
+def manifest_hashes(plan) -> dict[RobustSet, str]:
+    """The manifest hash of the samples the sweep uses from each robustness set of ``plan``: each
+    set is opened and hashed once per sweep, and every model's report is checked against it."""
+    hashes = {}
+    for robust in plan.robustness:
+        dataset = open_dataset(robust.path, robust.layout)
+        used = dataset.samples[: plan.limit] if plan.limit is not None else dataset.samples
+        hashes[robust] = manifest.sha256(used)
+    return hashes
+
+
+def evaluate_sets(
+    plan, hashes: dict[RobustSet, str], name: str, model: Path, model_sha256: str, say: Callable[[str], None]
+) -> list[Path]:
+    """Evaluate (or keep) the model's report on each robustness set of ``plan`` (``hashes``: from
+    ``manifest_hashes``); their paths."""
     from convzoo.plugins import job
-    from convzoo.plugins.backends import file_sha256
     from convzoo.sweep.run import cell_spec, report_is_current
 
     paths = []
     for robust in plan.robustness:
         report = report_path(plan.reports, name, robust)
-        dataset = open_dataset(robust.path, robust.layout)
-        used = dataset.samples[: plan.limit] if plan.limit is not None else dataset.samples
         paths.append(report)
-        if report_is_current(report, file_sha256(model), manifest.sha256(used)):
+        if report_is_current(report, model_sha256, hashes[robust]):
             say(f"{name}: {robust.layout} report kept ({report})")
             continue
         say(f"{name}: evaluating on {robust.layout}")

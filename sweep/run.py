@@ -116,18 +116,20 @@ def sweep(plan: Plan, cells: list[Cell], say: Callable[[str], None] = print) -> 
     dataset = open_dataset(plan.data, plan.format)
     used = dataset.samples[: plan.limit] if plan.limit is not None else dataset.samples
     data_hash = manifest.sha256(used)
+    robust_hashes = robustness.manifest_hashes(plan)
     plan.reports.mkdir(parents=True, exist_ok=True)
     robust_reports = []
     for cell in cells:
         model = ensure_model(plan, cell, say)
+        model_hash = file_sha256(model)
         report = report_path(plan, cell)
-        if report_is_current(report, file_sha256(model), data_hash):
+        if report_is_current(report, model_hash, data_hash):
             say(f"{cell.name}: report kept ({report}: same model sha256 and data manifest)")
         else:
             say(f"{cell.name}: evaluating")
             result = job.execute(cell_spec(plan, model, report))
             say(f"{cell.name}: top-1 {result['metrics'].get('top1', float('nan')):.3f}% -> {report}")
-        robust_reports += robustness.evaluate_sets(plan, cell.name, model, say)
+        robust_reports += robustness.evaluate_sets(plan, robust_hashes, cell.name, model, model_hash, say)
     return compare(
         [report_path(plan, cell) for cell in cells] + robust_reports,
         plan.reports / "compare.md",

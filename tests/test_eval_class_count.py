@@ -9,15 +9,18 @@ dataset of classes 0..3 fits it and one holding class 901 does not.
 
 from __future__ import annotations
 
+import collections
+import json
+
 import grpc
-import numpy as np
+import onnx
 import pytest
 from evalsupport import convzoo, wnid
 from server_repository import CLASSES, write_classifier
 from synthetic import draw
 
-from convzoo.plugins.api import Batch
-from convzoo.plugins.step import BatchStep
+from convzoo.plugins import job, step
+from convzoo.plugins.step import check_classes
 from convzoo.proto import evaluation_pb2 as pb
 from convzoo.proto import evaluation_pb2_grpc as pb_grpc
 from convzoo.proto import grpc_service_pb2 as infer_pb
@@ -38,9 +41,19 @@ def setup(tmp_path_factory):
     return root
 
 
-def evaluate_in_process(cli, data, model, tmp_path):
+def evaluate_in_process(cli, data, model, tmp_path, *extra):
     return cli(
-        "eval", "--data", data, "--model", model, "--device", "cpu", "--no-progress", "--output", tmp_path / "r.json"
+        "eval",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--output",
+        tmp_path / "r.json",
+        *extra,
     )
 
 
@@ -55,12 +68,48 @@ def test_in_process_a_10_class_model_on_imagenet_labels_is_one_line_naming_both_
     assert code == 0, err  # the same model on labels it holds runs
 
 
-def test_the_batch_step_refuses_logits_narrower_than_a_label():
-    """Where the model leaves its class count open, the first batch is checked the same way."""
-    step = BatchStep("open-width", [])
-    with pytest.raises(ValueError, match=f"open-width outputs 10 classes .* up to {FAR_LABEL}"):
-        step(Batch(np.zeros((2, 10), np.float32), np.array([1, FAR_LABEL]), ("a", "b")))
-    assert step.evaluated == 0
+@pytest.fixture
+def checks(monkeypatch):
+    """How many times the class-count check runs before the run (``job``) and per batch (``step``)."""
+    counted = collections.Counter()
+    for module in (job, step):
+
+        def counting(*args, _where=module.__name__.rsplit(".", 1)[-1]):
+            counted[_where] += 1
+            return check_classes(*args)
+
+        monkeypatch.setattr(module, "check_classes", counting)
+    return counted
+
+
+def test_a_model_with_a_fixed_class_count_is_checked_once_not_per_batch(cli, setup, tmp_path, checks):
+    onnx_file = setup / "repo" / "classifier" / "1" / "model.onnx"
+    code, _, err = evaluate_in_process(cli, setup / "fits", onnx_file, tmp_path, "--batch-size", 1)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["count"] == 4  # four batches ran
+    assert checks == {"job": 1}
+
+
+def test_a_model_that_leaves_its_class_count_open_is_refused_at_the_first_batch(cli, setup, tmp_path, checks):
+    """Its width is known only from the logits, so each batch is checked, with the same one line.
+    The classifier's weight and bias become overridable inputs of width ``classes``, so that
+    ONNX Runtime cannot infer the logits' width."""
+    model = onnx.load(setup / "repo" / "classifier" / "1" / "model.onnx")
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "classes"
+    for weights in model.graph.initializer:
+        shape = [*weights.dims[:-1], "classes"]
+        model.graph.input.append(onnx.helper.make_tensor_value_info(weights.name, onnx.TensorProto.FLOAT, shape))
+    onnx_file = tmp_path / "open" / "classifier" / "1" / "model.onnx"
+    onnx_file.parent.mkdir(parents=True)
+    onnx.save(model, onnx_file)
+    code, _, err = evaluate_in_process(cli, setup / "imagenet", onnx_file, tmp_path)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert lines[0].startswith(f"convzoo eval: error: {REFUSAL}"), err
+    assert checks["job"] == 1 and checks["step"] >= 1
+    code, _, err = evaluate_in_process(cli, setup / "fits", onnx_file, tmp_path, "--batch-size", 1)
+    assert code == 0, err
+    assert checks["step"] >= 1 + 4  # every batch of the run that fits was checked
 
 
 @pytest.fixture(scope="module")

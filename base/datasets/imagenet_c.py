@@ -76,10 +76,11 @@ class ImageNetC(Layout):
         index = imagenet.wnid_to_index()
         samples = []
         for corruption in corruption_dirs(root):
-            for level in visible_dirs(corruption):
+            levels = visible_dirs(corruption)
+            for level in levels:
                 if not (level.name.isdigit() and int(level.name) in SEVERITIES):
                     raise ValueError(f"{level}: ImageNet-C severities are folders 1 to 5")
-            for level in sorted(visible_dirs(corruption), key=lambda p: int(p.name)):
+            for level in sorted(levels, key=lambda p: int(p.name)):
                 samples += wnid_folder_samples(root, level, index, "folder name is not an ImageNet-1k WNID")
         if not samples:
             raise ValueError(f"{root}: no images in <corruption>/<severity>/<wnid>/ folders")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib.metadata import PackageNotFoundError
 
 import numpy as np
@@ -86,3 +87,13 @@ def test_refusals_name_the_problem(clean, tmp_path, capsys, monkeypatch):
     assert convzoo(*argv, "--corrupt", "fog:1") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'convzoo[corrupt]'" in err[0]
+
+
+def test_the_progress_bar_counts_each_image_once_per_cell(clean, tmp_path, capsys):
+    root, onnx_model = clean
+    out = tmp_path / "r.json"
+    argv = ["eval", "--data", root, "--model", onnx_model, "--device", "cpu", "--output", out]
+    assert convzoo(*argv, "--corrupt", "contrast:4", "--corrupt", "fog:1", "--workers", 0) == 0
+    shown = re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)  # tqdm's "done/total [elapsed..."
+    assert json.loads(out.read_text())["count"] == 12  # 6 clean images x 2 cells
+    assert shown and {int(total) for _, total in shown} == {12} and shown[-1][0] == "12"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from evalsupport import convzoo, model
@@ -115,6 +116,17 @@ def test_corruptions_and_severities_choose_cells_and_mce_names_the_missing(image
     assert report["metrics"]["corruption"]["errors"].keys() == {"fog", "snow"}
     assert report["metrics"]["mce"] is None
     assert report["metrics"]["corruption"]["missing"] == list(BENCHMARK)
+
+
+def test_the_progress_bar_counts_the_chosen_cells_only(imagenet_c, tmp_path, capsys):
+    """Its total is the images evaluated (2 corruptions x 2 severities), not the whole set's 80."""
+    root, cells, onnx_model = imagenet_c
+    out = tmp_path / "some.json"
+    argv = [a for a in eval_args(root, onnx_model, out, "--corruptions", "fog,snow") if a != "--no-progress"]
+    assert convzoo(*argv, "--severities", "1,3") == 0
+    shown = re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)  # tqdm's "done/total [elapsed..."
+    assert json.loads(out.read_text())["count"] == 4 and len(cells) == 80
+    assert shown and {int(total) for _, total in shown} == {4} and shown[-1][0] == "4"
 
 
 def test_bad_robustness_flags_are_one_line_errors(imagenet_c, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""System shared memory and the response cache in the data plane, called directly: inputs read
+"""System shared memory and the response cache in the data cached_dataplane, called directly: inputs read
 from a region, outputs written into one, a region unregistered while its request is queued,
 and a repeated request answered from the cache without queueing."""
 
@@ -9,14 +9,10 @@ from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-from server_repository import CLASSES, IMAGE, classifier_config, classifier_logits, write_classifier
+from server_repository import CLASSES, IMAGE, classifier_logits
 
 from convzoo.base.codec import encode_view
-from convzoo.base.device import DeviceRequest
 from convzoo.base.errors import Kind, ServingError
-from convzoo.server.dataplane import DataPlane
-from convzoo.server.manager import ModelManager
-from convzoo.server.model import LoadOptions
 from convzoo.server.operations import (
     INT64,
     STRING,
@@ -29,31 +25,9 @@ from convzoo.server.operations import (
     StatisticsRequest,
     UnregisterRegionRequest,
 )
-from convzoo.server.response_cache import ResponseCache
-from convzoo.server.statistics import Statistics
 
-# "held" waits up to 60 s for 8 rows: a request surely queued, not running, until more arrive.
-HELD = "dynamic_batching { preferred_batch_size: [ 8 ] max_queue_delay_microseconds: 60000000 }\n"
-CACHED = "response_cache { enable: true }\n"
 BATCH = (np.arange(2 * 3 * IMAGE * IMAGE, dtype=np.float32).reshape(2, 3, IMAGE, IMAGE) % 7) / 7
 LOGITS_BYTES = 2 * CLASSES * 4
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repository")
-    write_classifier(root / "classifier")
-    write_classifier(root / "held", config=classifier_config("held", 8, HELD))
-    write_classifier(root / "cached", config=classifier_config("cached", 8, CACHED))
-    statistics = Statistics(cache_metrics=True)
-    cache = ResponseCache(1 << 20)
-    options = LoadOptions(device=DeviceRequest("cpu"), intra_op_threads=1, warm_up=False)
-    manager = ModelManager(root, options, statistics, on_change=lambda name, ready: cache.invalidate(name))
-    manager.load_all()
-    dataplane = DataPlane(manager, statistics, cache=cache)
-    dataplane.ready.set()
-    yield dataplane
-    manager.close()
 
 
 @pytest.fixture
@@ -86,13 +60,13 @@ def logits_in(memory) -> np.ndarray:
     return np.frombuffer(bytes(memory.buf[4096 : 4096 + LOGITS_BYTES]), np.float32).reshape(2, CLASSES)
 
 
-def test_an_input_is_read_from_its_region_and_the_output_written_into_one(plane, block):
+def test_an_input_is_read_from_its_region_and_the_output_written_into_one(cached_dataplane, block):
     key = "/" + block.name
-    plane.shared_memory_register(RegisterRegionRequest("in", key, 0, BATCH.nbytes))
-    plane.shared_memory_register(RegisterRegionRequest("out", key, 0, 8192))
+    cached_dataplane.shared_memory_register(RegisterRegionRequest("in", key, 0, BATCH.nbytes))
+    cached_dataplane.shared_memory_register(RegisterRegionRequest("out", key, 0, 8192))
     try:
-        assert [r.name for r in plane.shared_memory_status(RegionsRequest())] == ["in", "out"]
-        (output,) = plane.infer(in_region("classifier", "in", "out"), lead=True).wait().outputs
+        assert [r.name for r in cached_dataplane.shared_memory_status(RegionsRequest())] == ["in", "out"]
+        (output,) = cached_dataplane.infer(in_region("classifier", "in", "out"), lead=True).wait().outputs
         assert output.shared_memory == {
             "shared_memory_region": "out",
             "shared_memory_byte_size": LOGITS_BYTES,
@@ -100,25 +74,25 @@ def test_an_input_is_read_from_its_region_and_the_output_written_into_one(plane,
         }
         np.testing.assert_allclose(logits_in(block), classifier_logits(BATCH), rtol=1e-5, atol=1e-5)
     finally:
-        plane.shared_memory_unregister(UnregisterRegionRequest())
+        cached_dataplane.shared_memory_unregister(UnregisterRegionRequest())
 
 
-def test_unregistering_while_a_request_is_queued_leaves_it_its_regions(plane, block):
+def test_unregistering_while_a_request_is_queued_leaves_it_its_regions(cached_dataplane, block):
     key = "/" + block.name
-    plane.shared_memory_register(RegisterRegionRequest("in", key, 0, BATCH.nbytes))
-    plane.shared_memory_register(RegisterRegionRequest("out", key, 0, 8192))
-    queued = plane.infer(in_region("held", "in", "out"))  # 2 of 8 rows: waits for more
-    plane.shared_memory_unregister(UnregisterRegionRequest("in"))
-    plane.shared_memory_unregister(UnregisterRegionRequest("out"))
+    cached_dataplane.shared_memory_register(RegisterRegionRequest("in", key, 0, BATCH.nbytes))
+    cached_dataplane.shared_memory_register(RegisterRegionRequest("out", key, 0, 8192))
+    queued = cached_dataplane.infer(in_region("held", "in", "out"))  # 2 of 8 rows: waits for more
+    cached_dataplane.shared_memory_unregister(UnregisterRegionRequest("in"))
+    cached_dataplane.shared_memory_unregister(UnregisterRegionRequest("out"))
     with pytest.raises(ServingError) as refused:  # a new request no longer finds the region
-        plane.infer(in_region("held", "in", "out"))
+        cached_dataplane.infer(in_region("held", "in", "out"))
     assert (refused.value.kind, refused.value.message) == (
         Kind.NOT_FOUND,
         "input 'input': unknown shared memory region 'in'",
     )
     rest = np.zeros((6, 3, IMAGE, IMAGE), np.float32)
     datatype, shape, raw = encode_view(rest)
-    filler = plane.infer(InferRequest("held", inputs=[InputTensor("input", datatype, shape, data=raw)]))
+    filler = cached_dataplane.infer(InferRequest("held", inputs=[InputTensor("input", datatype, shape, data=raw)]))
     assert not queued.done()
     filler.wait(timeout=30)
     (output,) = queued.wait(timeout=30).outputs  # its batch ran with the input it read in place
@@ -126,39 +100,39 @@ def test_unregistering_while_a_request_is_queued_leaves_it_its_regions(plane, bl
     np.testing.assert_allclose(logits_in(block), classifier_logits(BATCH), rtol=1e-5, atol=1e-5)
 
 
-def _cache_counts(plane, model: str) -> tuple[int, int, int]:
-    (stats,) = plane.model_statistics(StatisticsRequest(model))
+def _cache_counts(dataplane, model: str) -> tuple[int, int, int]:
+    (stats,) = dataplane.model_statistics(StatisticsRequest(model))
     return stats.inference_stats.cache_hit.count, stats.inference_stats.cache_miss.count, stats.execution_count
 
 
-def test_a_repeated_request_is_answered_from_the_cache_without_queueing(plane, block):
+def test_a_repeated_request_is_answered_from_the_cache_without_queueing(cached_dataplane, block):
     datatype, shape, raw = encode_view(BATCH)
     request = InferRequest("cached", inputs=[InputTensor("input", datatype, shape, data=raw)])
-    before = _cache_counts(plane, "cached")
-    first = plane.infer(request, lead=True).wait()
-    second = plane.infer(request)
+    before = _cache_counts(cached_dataplane, "cached")
+    first = cached_dataplane.infer(request, lead=True).wait()
+    second = cached_dataplane.infer(request)
     assert second.done()  # answered at once: nothing was queued
     (hit,) = second.wait().outputs
     assert hit.data.tobytes() == first.outputs[0].data.tobytes()
-    assert _cache_counts(plane, "cached") == (before[0] + 1, before[1] + 1, before[2] + 1)
+    assert _cache_counts(cached_dataplane, "cached") == (before[0] + 1, before[1] + 1, before[2] + 1)
     # a hit whose output goes to shared memory is written there like any other
-    plane.shared_memory_register(RegisterRegionRequest("out", "/" + block.name, 0, 8192))
+    cached_dataplane.shared_memory_register(RegisterRegionRequest("out", "/" + block.name, 0, 8192))
     try:
         placed_request = InferRequest(
             "cached",
             inputs=request.inputs,
             outputs=[OutputRequest("logits", placed("out", LOGITS_BYTES, offset=4096))],
         )
-        plane.infer(placed_request, lead=True).wait()  # a miss: other requested outputs
-        (output,) = plane.infer(placed_request).wait().outputs  # a hit
-        assert output.shared_memory and _cache_counts(plane, "cached")[0] == before[0] + 2
+        cached_dataplane.infer(placed_request, lead=True).wait()  # a miss: other requested outputs
+        (output,) = cached_dataplane.infer(placed_request).wait().outputs  # a hit
+        assert output.shared_memory and _cache_counts(cached_dataplane, "cached")[0] == before[0] + 2
         np.testing.assert_allclose(logits_in(block), classifier_logits(BATCH), rtol=1e-5, atol=1e-5)
     finally:
-        plane.shared_memory_unregister(UnregisterRegionRequest())
+        cached_dataplane.shared_memory_unregister(UnregisterRegionRequest())
 
 
-def test_an_output_region_too_small_is_refused_before_the_run(plane, block):
-    plane.shared_memory_register(RegisterRegionRequest("out", "/" + block.name, 0, 8192))
+def test_an_output_region_too_small_is_refused_before_the_run(cached_dataplane, block):
+    cached_dataplane.shared_memory_register(RegisterRegionRequest("out", "/" + block.name, 0, 8192))
     try:
         datatype, shape, raw = encode_view(BATCH)
         request = InferRequest(
@@ -166,13 +140,13 @@ def test_an_output_region_too_small_is_refused_before_the_run(plane, block):
             inputs=[InputTensor("input", datatype, shape, data=raw)],
             outputs=[OutputRequest("logits", placed("out", LOGITS_BYTES - 1))],
         )
-        (before,) = plane.model_statistics(StatisticsRequest("classifier"))
+        (before,) = cached_dataplane.model_statistics(StatisticsRequest("classifier"))
         with pytest.raises(ServingError) as refused:
-            plane.infer(request)  # refused here, not when the result is awaited
+            cached_dataplane.infer(request)  # refused here, not when the result is awaited
         assert refused.value.message == (
             f"output 'logits' needs {LOGITS_BYTES} bytes but shared memory region 'out' was given {LOGITS_BYTES - 1} for it"
         )
-        (after,) = plane.model_statistics(StatisticsRequest("classifier"))
+        (after,) = cached_dataplane.model_statistics(StatisticsRequest("classifier"))
         assert after.execution_count == before.execution_count
     finally:
-        plane.shared_memory_unregister(UnregisterRegionRequest())
+        cached_dataplane.shared_memory_unregister(UnregisterRegionRequest())

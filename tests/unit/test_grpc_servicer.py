@@ -9,6 +9,7 @@ import grpc
 import numpy as np
 import pytest
 from server_repository import IMAGE, classifier_logits
+from transport_calls import ONE_IMAGE, Aborted, FakeContext
 
 from convzoo.base import wire
 from convzoo.base.codec import decode_raw
@@ -17,34 +18,6 @@ from convzoo.client.inference import build_request, wire_request
 from convzoo.proto import grpc_service_pb2 as pb
 from convzoo.server.grpc.servicer import InferenceServicer
 from convzoo.server.tracing.settings import TraceSettings
-
-BATCH = (np.arange(3 * IMAGE * IMAGE, dtype=np.float32).reshape(1, 3, IMAGE, IMAGE) % 3) / 3
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    """What the servicer uses of ``grpc.ServicerContext``."""
-
-    def __init__(self) -> None:
-        self.callbacks = []
-        self.status = None
-
-    def add_callback(self, callback) -> bool:
-        self.callbacks.append(callback)
-        return True
-
-    def is_active(self) -> bool:
-        return self.status is None
-
-    def code(self):
-        return self.status[0] if self.status else None
-
-    def abort(self, code, details):
-        self.status = (code, details)
-        raise Aborted(details)
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +40,15 @@ def test_metadata_and_serving_errors_as_status(servicer):
 
 
 def test_model_infer_answers_with_raw_outputs(servicer):
-    request = wire_request("classifier", {"input": BATCH})
+    request = wire_request("classifier", {"input": ONE_IMAGE})
     request.message.id = "x"
     response = servicer.ModelInfer(request, FakeContext())
     assert response.message.id == "x"
-    np.testing.assert_allclose(logits(response), classifier_logits(BATCH), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits(response), classifier_logits(ONE_IMAGE), rtol=1e-5, atol=1e-5)
 
 
 def test_raw_and_typed_contents_mixed_are_invalid(servicer):
-    request = wire_request("classifier", {"input": BATCH})
+    request = wire_request("classifier", {"input": ONE_IMAGE})
     request.message.inputs[0].contents.fp32_contents.extend([0.0])
     context = FakeContext()
     with pytest.raises(Aborted):
@@ -86,15 +59,15 @@ def test_raw_and_typed_contents_mixed_are_invalid(servicer):
 
 def test_a_stream_answers_in_order_and_a_refused_request_does_not_end_it(servicer):
     requests = [
-        build_request("classifier", {"input": BATCH}),
-        build_request("nope", {"input": BATCH}),
-        build_request("classifier", {"input": BATCH * 0.5}),
+        build_request("classifier", {"input": ONE_IMAGE}),
+        build_request("nope", {"input": ONE_IMAGE}),
+        build_request("classifier", {"input": ONE_IMAGE * 0.5}),
     ]
     responses = list(servicer.ModelStreamInfer(iter(requests), FakeContext()))
     assert len(responses) == 3
-    np.testing.assert_allclose(logits(responses[0]), classifier_logits(BATCH), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits(responses[0]), classifier_logits(ONE_IMAGE), rtol=1e-5, atol=1e-5)
     assert responses[1].error_message.startswith("unknown model 'nope'")
-    np.testing.assert_allclose(logits(responses[2]), classifier_logits(BATCH * 0.5), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits(responses[2]), classifier_logits(ONE_IMAGE * 0.5), rtol=1e-5, atol=1e-5)
 
 
 class BrokenDataPlane:
@@ -111,7 +84,7 @@ def test_a_fault_while_reading_a_stream_is_logged_and_answered(caplog):
     servicer = InferenceServicer(BrokenDataPlane())
     with caplog.at_level(logging.DEBUG, logger="convzoo.server.grpc.servicer"):
         responses = list(
-            servicer.ModelStreamInfer(iter([build_request("classifier", {"input": BATCH})]), FakeContext())
+            servicer.ModelStreamInfer(iter([build_request("classifier", {"input": ONE_IMAGE})]), FakeContext())
         )
     assert [r.error_message for r in responses] == ["the server failed to read the stream: KeyError: 'a bug'"]
     (record,) = [r for r in caplog.records if r.name == "convzoo.server.grpc.servicer"]
@@ -122,12 +95,12 @@ def test_a_stream_whose_client_left_ends_quietly(servicer, caplog):
     context = FakeContext()
 
     def requests():
-        yield build_request("classifier", {"input": BATCH})
+        yield build_request("classifier", {"input": ONE_IMAGE})
         context.status = (grpc.StatusCode.CANCELLED, "gone")
         raise grpc.RpcError()
 
     with caplog.at_level(logging.DEBUG, logger="convzoo.server.grpc.servicer"):
         responses = list(servicer.ModelStreamInfer(requests(), context))
-    np.testing.assert_allclose(logits(responses[0]), classifier_logits(BATCH), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits(responses[0]), classifier_logits(ONE_IMAGE), rtol=1e-5, atol=1e-5)
     assert len(responses) == 1
     assert [r.levelno for r in caplog.records if r.name == "convzoo.server.grpc.servicer"] == [logging.DEBUG]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from threading import current_thread
@@ -10,6 +9,7 @@ from threading import current_thread
 import numpy as np
 import pytest
 from server_repository import IMAGE, classifier_logits
+from transport_calls import call
 
 from convzoo.server.http.asgi import RestApp
 from convzoo.server.http.routes import Routes
@@ -22,34 +22,6 @@ POOL = "rest-work-test"
 def app(dataplane):
     with ThreadPoolExecutor(2, thread_name_prefix=POOL) as pool:
         yield RestApp(Routes(dataplane, pool), max_body_bytes=1 << 20, page=WebRoutes())
-
-
-def call(app, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):
-    """(status, headers, body) of one request through the ASGI callable."""
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-    }
-    sent = []
-    incoming = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive():
-        return incoming.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    start = sent[0]
-    return (
-        start["status"],
-        dict((k.decode(), v.decode()) for k, v in start["headers"]),
-        b"".join(m.get("body", b"") for m in sent[1:]),
-    )
 
 
 def test_health_and_metadata(app):

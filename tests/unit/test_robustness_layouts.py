@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import json
+from pathlib import Path
 
 import pytest
 import synthetic
@@ -42,6 +44,21 @@ def test_imagenet_c_both_shapes_counts_and_labels(tmp_path):
         ]
         assert not dataset.resize and "centre crop" in dataset.describe()["preprocessing"]
     assert len(BENCHMARK) == 15 and len(EXTRA) == 4
+
+
+def test_imagenet_c_lists_each_folder_once(tmp_path, monkeypatch):
+    cells = c_cells(["fog", "snow"], (1, 3))
+    draw_imagenet_c(tmp_path, cells)
+    listed = collections.Counter()
+    iterdir = Path.iterdir
+
+    def counting(folder):
+        listed[folder.relative_to(tmp_path).as_posix()] += 1
+        return iterdir(folder)
+
+    monkeypatch.setattr(Path, "iterdir", counting)
+    assert len(open_dataset(tmp_path, "imagenet-c").samples) == len(cells)
+    assert listed["."] == listed["fog"] == listed["snow"] == 1 and max(listed.values()) == 1, listed
 
 
 def test_imagenet_c_refuses_a_severity_outside_1_to_5(tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from convzoo.base.errors import Kind, ServingError
+from convzoo.server.operations import INT64, STRING, InferRequest, OutputRequest, Parameter
 from convzoo.server.shared_memory import (
     BYTE_SIZE,
     OFFSET,
@@ -19,7 +20,9 @@ from convzoo.server.shared_memory import (
     Placement,
     RegionStatus,
     SharedMemoryRegistry,
+    output_regions,
     placement,
+    write_output,
 )
 
 SIZE = 3 * 4096 + 100
@@ -234,12 +237,32 @@ def test_placement_parameters_of_the_wrong_kind_are_refused(parameters, text):
     _refused(Kind.INVALID, text, placement, parameters, "input 'x'")
 
 
+def _asked_in(region: str, byte_size: int, offset: int = 0) -> InferRequest:
+    """A request whose output 'y' goes to ``byte_size`` bytes at ``offset`` of ``region``."""
+    parameters = {REGION: Parameter(STRING, region), BYTE_SIZE: Parameter(INT64, byte_size)}
+    if offset:
+        parameters[OFFSET] = Parameter(INT64, offset)
+    return InferRequest("m", outputs=[OutputRequest("y", parameters)])
+
+
 def test_a_request_reads_and_writes_through_its_placement(shm):
     registry = SharedMemoryRegistry()
     registry.register("r", _key(shm), 0, 256)
     assert bytes(registry.read(Placement("r", 8, 4), "input 'x'")) == bytes([8, 9, 10, 11])
-    assert registry.write(Placement("r", 0, 4), b"\xff\xff", "output 'y'") == 2
-    assert bytes(shm.buf[:3]) == b"\xff\xff\x02"
+    places = output_regions(registry, _asked_in("r", 4))
+    written = write_output("y", np.array([255, 255], dtype=np.uint8), places)
+    assert written.shared_memory == {REGION: "r", BYTE_SIZE: 4}  # what the response tells the client
+    assert bytes(shm.buf[:3]) == b"\xff\xff\x02"  # two bytes of the four given: the rest untouched
+    places = output_regions(registry, _asked_in("r", 4, offset=16))
+    _refused(
+        Kind.INVALID,
+        "output 'y' needs 8 bytes but shared memory region 'r' was given 4 for it",
+        write_output,
+        "y",
+        np.arange(8, dtype=np.uint8),
+        places,
+    )
+    assert bytes(shm.buf[16:24]) == bytes(range(16, 24))  # a refused output writes nothing
     _refused(
         Kind.NOT_FOUND, "input 'x': unknown shared memory region 'q'", registry.read, Placement("q", 0, 4), "input 'x'"
     )

@@ -11,9 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from test_grpc_servicer import BATCH as ONE_IMAGE
-from test_grpc_servicer import FakeContext
-from test_rest_app import call
+from transport_calls import ONE_IMAGE, FakeContext, call
 
 from convzoo.base.codec import encode_view
 from convzoo.base.errors import Kind, ServingError

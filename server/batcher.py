@@ -26,6 +26,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -78,7 +79,6 @@ class LeadingFuture(Future):
 class Pending:
     inputs: dict[str, np.ndarray]
     rows: int
-    key: tuple
     future: Future
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
     taken: bool = False
@@ -87,6 +87,12 @@ class Pending:
     # a traced request's timestamps (server/tracing/spans.py): queue start, then compute start,
     # input end, output start and compute end are appended; None (not traced): nothing is
     timestamps: list[int] | None = None
+
+    @cached_property
+    def key(self) -> tuple:
+        """What requests must share to run in one batch: input names, dtypes and non-batch shapes
+        (computed only for requests that queue: a lone one never needs it)."""
+        return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(self.inputs.items()))
 
 
 class Batcher:
@@ -137,10 +143,9 @@ class Batcher:
         ``timestamps``: a traced request's list, which gets its queue and compute timestamps."""
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
-        key = tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
         leading = lead and self.leading
         future = LeadingFuture(self) if leading else Future()
-        pending = Pending(inputs, rows, key, future, leading=leading, timestamps=timestamps)
+        pending = Pending(inputs, rows, future, leading=leading, timestamps=timestamps)
         if timestamps is not None:
             timestamps.append(pending.enqueued_ns)
         if pending.leading:

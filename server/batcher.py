@@ -318,9 +318,11 @@ class Batcher:
             if len(group) == 1:
                 parts = [results]
             else:
-                bounds = np.cumsum([p.rows for p in group])[:-1]
-                split = {name: np.split(results[name], bounds) for name in names}
-                parts = [{name: split[name][i] for name in names} for i in range(len(group))]
+                parts, start = [], 0
+                for pending in group:  # each request's rows: views of the batch's outputs
+                    stop = start + pending.rows
+                    parts.append({name: results[name][start:stop] for name in names})
+                    start = stop
             done = time.monotonic_ns()
         except Exception as exc:  # a run failure fails its requests, never the worker
             error = ServingError(

@@ -81,7 +81,7 @@ def decode_raw(buffer: bytes | memoryview, datatype: Datatype, shape: list[int],
     array = (
         np.frombuffer(buffer, dtype=datatype.dtype.newbyteorder("<")).astype(datatype.dtype, copy=False).reshape(shape)
     )
-    if array.ctypes.data % ALIGNMENT:
+    if array.__array_interface__["data"][0] % ALIGNMENT:  # the address, cheaper than .ctypes.data
         array = array.copy()  # ONNX Runtime's kernels round differently on unaligned data
     return array
 

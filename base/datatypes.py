@@ -42,6 +42,7 @@ DATATYPES = {
 }
 BY_ORT = {d.ort: d for d in DATATYPES.values()}
 BY_CONFIG = {d.config: d for d in DATATYPES.values()}
+BY_NUMPY = {d.dtype: d for d in DATATYPES.values() if d.dtype is not None and d.dtype.kind != "O"}
 
 
 def from_ort(ort_type: str) -> Datatype:
@@ -54,9 +55,9 @@ def from_ort(ort_type: str) -> Datatype:
 
 def from_numpy(dtype: np.dtype) -> Datatype:
     """The datatype of a numpy array (str/bytes/object arrays are BYTES)."""
+    datatype = BY_NUMPY.get(dtype)
+    if datatype is not None:
+        return datatype
     if dtype.kind in "OSU":
         return DATATYPES["BYTES"]
-    for datatype in DATATYPES.values():
-        if datatype.dtype == dtype:
-            return datatype
     raise ValueError(f"numpy dtype {dtype} has no protocol datatype")

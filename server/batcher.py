@@ -11,9 +11,10 @@ went away or its deadline passed) leaves the queue at once and never runs.
 
 Who runs a group: up to ``workers`` groups run at once (the instance count). With no queue
 delay, a request submitted with ``lead=True`` is run by the thread that waits for it (in
-``result()``), not by a batcher thread: when a run slot is free it takes the oldest queued
-group (its own or one that came before it) and runs it, so a lone request costs no thread
-hand-off at all. When a run ends and requests still wait, the slot goes to the waiter of the
+``result()``), not by a batcher thread: a lone one (nothing queued, a slot free) takes the
+slot when submitted and never enters the queue; otherwise, when a run slot is free, the
+waiter takes the oldest queued group (its own or one that came before it) and runs it. So a
+lone request costs no thread hand-off at all, and no queue bookkeeping. When a run ends and requests still wait, the slot goes to the waiter of the
 oldest one (first in, first out, which bounds the p99), or to a batcher thread when that
 request's submitter does not wait in ``result()`` (``lead=False``: callbacks, asyncio).
 """
@@ -25,6 +26,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -49,7 +51,10 @@ class LeadingFuture(Future):
         ``timeout`` seconds as ``Future.result`` (a group this thread runs is not cut short).
         A request whose waiter timed out stays queued, and a batcher thread runs it."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self.pending.leading:
+        if self.pending.claimed:
+            if self.batcher._start_claimed(self.pending):
+                self.batcher._run([self.pending])
+        elif self.pending.leading:
             self.batcher._lead(self.pending, deadline)
         return super().result(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
@@ -74,14 +79,20 @@ class LeadingFuture(Future):
 class Pending:
     inputs: dict[str, np.ndarray]
     rows: int
-    key: tuple
     future: Future
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
     taken: bool = False
     leading: bool = False  # its waiter runs it (until that waiter times out)
+    claimed: bool = False  # it took a free run slot when submitted, never queued: its waiter runs it
     # a traced request's timestamps (server/tracing/spans.py): queue start, then compute start,
     # input end, output start and compute end are appended; None (not traced): nothing is
     timestamps: list[int] | None = None
+
+    @cached_property
+    def key(self) -> tuple:
+        """What requests must share to run in one batch: input names, dtypes and non-batch shapes
+        (computed only for requests that queue: a lone one never needs it)."""
+        return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(self.inputs.items()))
 
 
 class Batcher:
@@ -107,6 +118,9 @@ class Batcher:
         self.slots = max(1, workers)
         self._running = 0  # groups running now, at most ``slots``
         self._queue: deque[Pending] = deque()
+        # lone requests that took a free slot at submit and wait for their waiter to run them;
+        # whoever takes one out (its waiter, a drain, its cancellation) runs it or frees its slot
+        self._claimed: set[Pending] = set()
         self._cond = threading.Condition()
         self._closed = False
         self._threads: list[threading.Thread] = []
@@ -129,10 +143,9 @@ class Batcher:
         ``timestamps``: a traced request's list, which gets its queue and compute timestamps."""
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
-        key = tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
         leading = lead and self.leading
         future = LeadingFuture(self) if leading else Future()
-        pending = Pending(inputs, rows, key, future, leading=leading, timestamps=timestamps)
+        pending = Pending(inputs, rows, future, leading=leading, timestamps=timestamps)
         if timestamps is not None:
             timestamps.append(pending.enqueued_ns)
         if pending.leading:
@@ -145,17 +158,27 @@ class Batcher:
                     f"model '{self.model.name}' version {self.model.version}: queue is full "
                     f"({self.max_queue_size} requests waiting); retry later"
                 )
-            self._queue.append(pending)
-            self.statistics.queued(self.model.name, str(self.model.version), 1)
-            if not pending.leading:
-                self._cond.notify()
+            if pending.leading and not self._queue and self._running < self.slots:
+                self._running += 1  # nothing waits before it: it runs in its waiter, never queued
+                pending.taken = pending.claimed = True
+                self._claimed.add(pending)
+            else:
+                self._queue.append(pending)
+                self.statistics.queued(self.model.name, str(self.model.version), 1)
+                if not pending.leading:
+                    self._cond.notify()
         pending.future.add_done_callback(lambda future: future.cancelled() and self._drop(pending))
         return pending.future
 
     def _drop(self, pending: Pending) -> None:
-        """A request cancelled while queued (client gone, deadline passed) leaves the queue, freeing its slot."""
+        """A request cancelled while queued (client gone, deadline passed) leaves the queue, or
+        gives back the run slot it claimed."""
         with self._cond:
-            if pending in self._queue:
+            if pending in self._claimed:
+                self._claimed.discard(pending)
+                self._running -= 1
+                self._hand_over()
+            elif pending in self._queue:
                 self._queue.remove(pending)
                 self.statistics.queued(self.model.name, str(self.model.version), -1)
                 self._hand_over()  # it may have been handed the free run slot
@@ -169,6 +192,19 @@ class Batcher:
                 oldest.future.promote()
             else:
                 self._cond.notify()
+
+    def _start_claimed(self, pending: Pending) -> bool:
+        """Take a claimed request out to run it now (True); False when a drain took it first or
+        it was cancelled (then its slot is free again)."""
+        with self._cond:
+            if pending not in self._claimed:
+                return False
+            self._claimed.discard(pending)
+            if pending.future.set_running_or_notify_cancel():
+                return True
+            self._running -= 1
+            self._hand_over()
+            return False
 
     def _lead(self, pending: Pending, deadline: float | None = None) -> None:
         """Run groups in this thread while ``pending`` is queued and a slot is free; return once
@@ -207,6 +243,12 @@ class Batcher:
         out), or None once closed; it holds a run slot until ``_run`` ends."""
         with self._cond:
             while True:
+                if self._closed and self._claimed:  # draining: no one may come to run them
+                    pending = self._claimed.pop()
+                    if pending.future.set_running_or_notify_cancel():
+                        return [pending]
+                    self._running -= 1
+                    continue
                 if not self._queue or self._running >= self.slots:
                     if self._closed and not self._queue:
                         return None
@@ -264,7 +306,7 @@ class Batcher:
 
     def _execute(self, group: list[Pending]) -> None:
         start = time.monotonic_ns()
-        names = [spec.name for spec in self.model.outputs]
+        names = self.model.output_names
         try:
             if len(group) == 1:
                 feeds = group[0].inputs
@@ -276,9 +318,11 @@ class Batcher:
             if len(group) == 1:
                 parts = [results]
             else:
-                bounds = np.cumsum([p.rows for p in group])[:-1]
-                split = {name: np.split(results[name], bounds) for name in names}
-                parts = [{name: split[name][i] for name in names} for i in range(len(group))]
+                parts, start = [], 0
+                for pending in group:  # each request's rows: views of the batch's outputs
+                    stop = start + pending.rows
+                    parts.append({name: results[name][start:stop] for name in names})
+                    start = stop
             done = time.monotonic_ns()
         except Exception as exc:  # a run failure fails its requests, never the worker
             error = ServingError(

@@ -230,17 +230,16 @@ class ModelManager:
             states = self._models.get(name)
         if states is None:
             raise not_found(f"unknown model '{name}'; models in the repository: {', '.join(self.names()) or 'none'}")
-        known = sorted(s.version for s in states if s.version is not None)
         if version:
             match = [s for s in states if s.version is not None and str(s.version) == version]
             if not match:
+                known = sorted(s.version for s in states if s.version is not None)
                 raise not_found(
                     f"model '{name}' has no version '{version}'; versions: {', '.join(map(str, known)) or 'none'}"
                 )
             state = match[0]
         else:
-            ready = [s for s in states if s.state == READY]
-            state = max(ready, key=lambda s: s.version) if ready else states[-1]
+            state = _latest_ready(states)
         if state.state != READY or state.served is None:
             label = f"model '{name}'" + (f" version {state.version}" if state.version else "")
             raise unavailable(f"{label} is not ready ({state.state}{': ' + state.reason if state.reason else ''})")
@@ -302,3 +301,12 @@ def _retire(states: list[VersionState]) -> None:
     for state in states:
         if state.served:
             state.served.batcher.close()
+
+
+def _latest_ready(states: list[VersionState]) -> VersionState:
+    """The ready state of the highest version, else the last state (which says why none is ready)."""
+    latest = None
+    for state in states:
+        if state.state == READY and (latest is None or state.version > latest.version):
+            latest = state
+    return states[-1] if latest is None else latest

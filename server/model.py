@@ -66,6 +66,20 @@ class Model:
         return self.config.max_batch_size
 
     @cached_property
+    def input_specs(self) -> dict[str, TensorSpec]:
+        """The inputs by name, in config order."""
+        return {spec.name: spec for spec in self.inputs}
+
+    @cached_property
+    def output_specs(self) -> dict[str, TensorSpec]:
+        """The outputs by name, in config order."""
+        return {spec.name: spec for spec in self.outputs}
+
+    @cached_property
+    def output_names(self) -> list[str]:
+        return list(self.output_specs)
+
+    @cached_property
     def preprocessing(self) -> Preprocessing:
         """The image recipe from the model card, scaled to the model's input size if needed."""
         image = next(spec for spec in self.inputs if spec.image_input)

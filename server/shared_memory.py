@@ -224,7 +224,7 @@ def read_inputs(registry: SharedMemoryRegistry, request: InferRequest) -> InferR
     """The request with each input placed in shared memory given its region's bytes (a view)."""
     inputs, placed = [], False
     for tensor in request.inputs:
-        place = placement(_values(tensor.parameters), f"input '{tensor.name}'")
+        place = placement(_values(tensor.parameters), f"input '{tensor.name}'") if tensor.parameters else None
         if place is not None:
             if tensor.data is not None or tensor.contents is not None:
                 raise invalid(f"input '{tensor.name}' has data and a shared memory region; send one or the other")
@@ -238,6 +238,8 @@ def output_regions(registry: SharedMemoryRegistry, request: InferRequest) -> Pla
     """The regions the request's outputs go into, by output name."""
     places = {}
     for output in request.outputs:
+        if not output.parameters:
+            continue
         values = _values(output.parameters)
         place = placement(values, f"output '{output.name}'")
         if place is not None:
@@ -250,9 +252,8 @@ def output_regions(registry: SharedMemoryRegistry, request: InferRequest) -> Pla
 def check_output_room(model: Model, batch: int, places: Placements) -> None:
     """Refuse, before the run, an output whose fixed size exceeds the room its request gave it
     (a BYTES output's size is known only after the run: ``Region.write`` checks it then)."""
-    specs = {spec.name: spec for spec in model.outputs}
     for name, (_, place) in places.items():
-        spec = specs.get(name)
+        spec = model.output_specs.get(name)
         if spec is None or spec.datatype.name == "BYTES" or any(d < 0 for d in spec.dims):
             continue
         rows = [batch] if model.max_batch_size > 0 else []

@@ -54,6 +54,8 @@ def _expected_shape(model: Model, spec: TensorSpec) -> list[int]:
 
 
 def _check_shape(model: Model, spec: TensorSpec, shape) -> None:
+    if _matches(model, spec, shape):
+        return
     expected = _expected_shape(model, spec)
     if len(shape) != len(expected):
         raise invalid(f"input '{spec.name}' has shape {codec.shape_text(shape)}; expected {codec.shape_text(expected)}")
@@ -67,6 +69,18 @@ def _check_shape(model: Model, spec: TensorSpec, shape) -> None:
         raise invalid(
             f"input '{spec.name}' has batch size {shape[0]}; expected 1 to {model.max_batch_size} (max_batch_size)"
         )
+
+
+def _matches(model: Model, spec: TensorSpec, shape) -> bool:
+    """The common case at little cost: every dim fixed by the config and as configured, the
+    batch within bounds. Anything else (dims of any size among them) takes ``_check_shape``'s checks."""
+    if -1 in spec.dims:
+        return False
+    if model.max_batch_size > 0:
+        return (
+            len(shape) == len(spec.dims) + 1 and 1 <= shape[0] <= model.max_batch_size and tuple(shape[1:]) == spec.dims
+        )
+    return tuple(shape) == spec.dims
 
 
 def _image_shape(model: Model, spec: TensorSpec, shape) -> int:
@@ -116,18 +130,12 @@ def _input_data(tensor: InputTensor, spec: TensorSpec, datatype, shape) -> np.nd
 
 def validate(model: Model, request: InferRequest) -> ValidRequest:
     """The decoded feeds and requested outputs of a request, or INVALID_ARGUMENT."""
-    check_parameters(request)
-    specs = {spec.name: spec for spec in model.inputs}
+    if request.parameters:
+        check_parameters(request)
+    specs = model.input_specs
     names = [tensor.name for tensor in request.inputs]
-    unknown = [name for name in names if name not in specs]
-    if unknown:
-        raise invalid(f"unknown input '{unknown[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
-    if len(set(names)) != len(names):
-        duplicate = next(name for index, name in enumerate(names) if name in names[:index])
-        raise invalid(f"input '{duplicate}' appears more than once")
-    missing = [name for name in specs if name not in names]
-    if missing:
-        raise invalid(f"missing input '{missing[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
+    if len(names) != len(specs) or not specs.keys() == set(names):
+        _check_names(model, names)
     feeds: dict[str, np.ndarray] = {}
     batch, batch_from = None, None
     for tensor in request.inputs:
@@ -160,19 +168,33 @@ def validate(model: Model, request: InferRequest) -> ValidRequest:
     return ValidRequest(feeds, requested_outputs(model, request), batch or 1)
 
 
+def _check_names(model: Model, names: list[str]) -> None:
+    """INVALID_ARGUMENT naming the first unknown, repeated or missing input."""
+    specs = model.input_specs
+    unknown = [name for name in names if name not in specs]
+    if unknown:
+        raise invalid(f"unknown input '{unknown[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
+    if len(set(names)) != len(names):
+        duplicate = next(name for index, name in enumerate(names) if name in names[:index])
+        raise invalid(f"input '{duplicate}' appears more than once")
+    missing = [name for name in specs if name not in names]
+    raise invalid(f"missing input '{missing[0]}' for model '{model.name}'; expected inputs: {', '.join(specs)}")
+
+
 def requested_outputs(model: Model, request: InferRequest) -> list[RequestedOutput]:
     """The outputs asked for, in order (all of the model's when none are named)."""
-    specs = {spec.name: spec for spec in model.outputs}
+    specs = model.output_specs
     if not request.outputs:
         return [RequestedOutput(name) for name in specs]
-    result = []
+    result, seen = [], set()
     for output in request.outputs:
         if output.name not in specs:
             raise invalid(
                 f"unknown output '{output.name}' for model '{model.name}'; expected one of: {', '.join(specs)}"
             )
-        if output.name in {r.name for r in result}:
+        if output.name in seen:
             raise invalid(f"output '{output.name}' is requested more than once")
+        seen.add(output.name)
         k = 0
         if CLASSIFICATION in output.parameters:
             parameter = output.parameters[CLASSIFICATION]

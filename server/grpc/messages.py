@@ -24,6 +24,8 @@ from convzoo.server.statistics import ModelStatistics
 
 def parameters(message_map) -> dict[str, Parameter]:
     """A protobuf map of ``InferParameter``s as typed parameters (the set oneof field is the kind)."""
+    if not message_map:
+        return {}
     result = {}
     for key, parameter in message_map.items():
         kind = parameter.WhichOneof("parameter_choice")
@@ -35,12 +37,14 @@ def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
     """The typed request of a ModelInfer message; INVALID when raw and typed contents mix or
     raw_input_contents does not give one buffer per input."""
     raw = request.raw_input_contents
+    tensors = request.inputs
     # As in Triton, an input in a shared memory region has no raw_input_contents entry.
-    outside = sum(SHARED_MEMORY_REGION not in tensor.parameters for tensor in request.inputs)
+    placed = [bool(tensor.parameters) and SHARED_MEMORY_REGION in tensor.parameters for tensor in tensors]
+    outside = len(placed) - sum(placed)
     if raw and len(raw) != outside:
-        if outside == len(request.inputs):
+        if outside == len(tensors):
             raise invalid(
-                f"request has {len(raw)} raw_input_contents for {len(request.inputs)} inputs; expected one per input"
+                f"request has {len(raw)} raw_input_contents for {len(tensors)} inputs; expected one per input"
             )
         raise invalid(
             f"request has {len(raw)} raw_input_contents for {outside} inputs outside shared memory; "
@@ -48,7 +52,7 @@ def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
         )
     given = iter(raw)
     inputs = []
-    for tensor in request.inputs:
+    for tensor, in_region in zip(tensors, placed):
         typed = tensor.HasField("contents")
         if raw and typed:
             raise invalid(
@@ -59,7 +63,7 @@ def infer_request(request: wire.Request | pb.ModelInferRequest) -> InferRequest:
                 name=tensor.name,
                 datatype=tensor.datatype,
                 shape=tensor.shape,
-                data=next(given) if raw and SHARED_MEMORY_REGION not in tensor.parameters else None,
+                data=next(given) if raw and not in_region else None,
                 contents=codec.contents_fields(tensor.contents) if typed else None,
                 parameters=parameters(tensor.parameters),
             )

@@ -113,3 +113,43 @@ def test_a_waiter_that_times_out_raises_and_a_batcher_thread_runs_its_request(mo
     assert done == {waiting}
     assert np.array_equal(waiting.result()["logits"], classifier_logits(second))
     batcher.close(timeout=30)
+
+
+def pending_requests(statistics: Statistics) -> float:
+    """The queue gauge as Prometheus reads it (``nv_inference_pending_request_count``)."""
+    families = {family.name: family for family in statistics.collect()}
+    return sum(sample.value for sample in families["nv_inference_pending_request_count"].samples)
+
+
+def test_a_lone_leading_request_runs_in_its_waiter_without_queueing(model):
+    ran_in: list[threading.Thread] = []
+    recording = dataclasses.replace(model)
+
+    def recorded_run(feeds, names):
+        ran_in.append(threading.current_thread())
+        return model.run(feeds, names)
+
+    recording.run = recorded_run
+    statistics = Statistics()
+    batcher = Batcher(recording, statistics, max_queue_size=16, max_queue_delay_ns=0)
+    batch = images(3, 0)
+    future = batcher.submit({"input": batch}, lead=True)
+    assert pending_requests(statistics) == 0  # it holds the free run slot, not a place in the queue
+    assert np.array_equal(future.result(timeout=60)["logits"], classifier_logits(batch))
+    assert ran_in == [threading.current_thread()]
+    stats = statistics.snapshot("classifier", "1", [])[0].inference_stats
+    # its queue time is counted once; requests are counted by the data plane, not here
+    assert (stats.queue.count, stats.success.count) == (1, 0)
+    batcher.close(timeout=30)
+
+
+def test_a_lone_leading_request_cancelled_before_its_wait_frees_the_run_slot(model):
+    batcher = Batcher(model, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
+    claimed = batcher.submit({"input": images(1, 0)}, lead=True)  # took the only slot
+    assert claimed.cancel()
+    batch = images(2, 1)
+    behind = batcher.submit({"input": batch})  # a batcher thread runs it once the slot is free
+    assert np.array_equal(behind.result(timeout=60)["logits"], classifier_logits(batch))
+    with pytest.raises(CancelledError):
+        claimed.result()
+    batcher.close(timeout=30)

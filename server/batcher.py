@@ -318,11 +318,11 @@ class Batcher:
             if len(group) == 1:
                 parts = [results]
             else:
-                parts, start = [], 0
+                parts, first = [], 0
                 for pending in group:  # each request's rows: views of the batch's outputs
-                    stop = start + pending.rows
-                    parts.append({name: results[name][start:stop] for name in names})
-                    start = stop
+                    last = first + pending.rows
+                    parts.append({name: results[name][first:last] for name in names})
+                    first = last
             done = time.monotonic_ns()
         except Exception as exc:  # a run failure fails its requests, never the worker
             error = ServingError(

@@ -4,6 +4,7 @@ cancellation, a failing run, closing. Every wait is on a future, none on the clo
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -60,6 +61,22 @@ def test_requests_merge_into_one_run_and_split_back_in_order(models, statistics)
     for request, future in zip(requests, futures):
         np.testing.assert_array_equal(future.result(RESULT_S)["logits"], classifier_logits(request["input"]))
     assert counters(statistics, model) == (1, 6, [6])
+    queue.close()
+
+
+def test_a_merged_run_counts_each_request_s_queue_time_and_the_run_s_durations(models, statistics):
+    model = models["classifier"]
+    queue = batcher(model, statistics, preferred_batch_sizes=(6,))
+    before = time.monotonic_ns()
+    futures = [queue.submit(rows(count, seed)) for seed, count in enumerate((1, 2, 3))]
+    for future in futures:
+        future.result(RESULT_S)
+    elapsed = time.monotonic_ns() - before
+    (stats,) = statistics.snapshot(model.name, str(model.version))
+    inference = stats.inference_stats
+    assert inference.queue.count == 3 and 0 < inference.queue.ns <= 3 * elapsed
+    for duration in (inference.compute_input, inference.compute_infer, inference.compute_output):
+        assert duration.count == 3 and 0 <= duration.ns <= 3 * elapsed
     queue.close()
 
 

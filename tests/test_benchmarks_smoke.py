@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import peer_envs, perf_analyzer_tool, registry, venv_install  # noqa: E402
-from benchmarks.cases import serving  # noqa: E402
+from benchmarks.cases import peers, serving  # noqa: E402
 from benchmarks.context import Context  # noqa: E402
 from benchmarks.measure import Figure, Target, rotate  # noqa: E402
 from benchmarks.process_cost import Usage, thread_cpu  # noqa: E402
@@ -77,6 +77,16 @@ def test_rotate_measures_every_side_each_round_in_a_rotating_order():
     taken = rotate(measures, 4)
     assert "".join(order) == "abc" + "bca" + "cab" + "abc"
     assert [m["x"] for m in taken["a"]] == [1, 6, 8, 10]
+
+
+def test_the_peers_floor_is_the_cpu_of_the_run_alone_per_row(tmp_path):
+    from server_repository import IMAGE, write_classifier
+
+    write_classifier(tmp_path / "classifier")
+    path = tmp_path / "classifier" / "1" / "model.onnx"
+    one, eight = (peers.run_alone(path, 1, [rows, 3, IMAGE, IMAGE], 2, seconds=0.05) for rows in (1, 8))
+    assert len(one) == len(eight) == 2
+    assert all(0 < sample["cpu"] < 0.05 for sample in one + eight)
 
 
 def test_the_peers_case_runs_only_when_named():

@@ -8,6 +8,12 @@ round by round. Each sample also reads what the server spent per request from ``
 switches of every thread), steadier than throughput when the load generator shares the
 cores. The peers live in their own venvs (``benchmarks.peer_envs``), never in convzoo's. The REST rows run when ``convzoo serve`` offers ``--http-port``; MLServer has no
 binary REST extension, so REST is measured against KServe only.
+
+Next to each tiny-model gRPC load's CPU row stands the floor under it: the CPU time of the
+ONNX Runtime run alone, in this process with the same session options, per request at the
+batch a server could at best form (1 row for 1 client, ``MAX_BATCH`` for more), against
+KServe's whole request. No server running that session can spend less than the run, so a
+CPU target below the floor's ratio cannot be met by serving code.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +53,7 @@ class Load:
 
 # CPU per request: the server's CPU time (its process and children, from /proc) / requests served.
 LEAN = Target(0.6, at_least=False)
+MAX_BATCH = 8  # every server's model config; convzoo batches concurrent requests up to it
 LOADS = [
     Load("grpc", "tiny", 1, 2, {"items_per_s": Target(1.1), "p50": Target(0.9, at_least=False), "cpu": LEAN}),
     Load("grpc", "tiny", 16, 2, {"items_per_s": Target(1.25), "cpu": LEAN}),
@@ -118,7 +126,7 @@ def run(context: Context) -> list[Figure]:
     repository = context.work_dir / "peers_repository"
     for name in files:
         arch = TINY if name == "tiny" else "resnet50"
-        context.models.serve_copy(arch, repository, name, max_batch_size=8)
+        context.models.serve_copy(arch, repository, name, max_batch_size=MAX_BATCH)
     rest = _has_rest()
     loads = LOADS if rest else [load for load in LOADS if load.protocol == "grpc"]
     if not rest:
@@ -142,11 +150,11 @@ def run(context: Context) -> list[Figure]:
             urls[label] = {"grpc": server.grpc_url, "http": server.http_url}
             pids[label] = server.process.pid
         for load in loads:
-            figures += _measure(context, load, urls, pids, sizes[load.model])
+            figures += _measure(context, load, urls, pids, sizes[load.model], files[load.model])
     return figures
 
 
-def _measure(context: Context, load: Load, urls: dict, pids: dict, size: int) -> list[Figure]:
+def _measure(context: Context, load: Load, urls: dict, pids: dict, size: int, path: Path) -> list[Figure]:
     shape = [1, 3, size, size]
     servers = [s for s in urls if load.protocol == "grpc" or s != MLSERVER]
     generator = LoadGenerator(load.protocol, load.clients)
@@ -184,4 +192,32 @@ def _measure(context: Context, load: Load, urls: dict, pids: dict, size: int) ->
                 "switches": "server voluntary context switches per request",
             }[key]
             figures.append(Figure("peers", f"{load.label}: {what}", CONVZOO, peer, key, pairs, target))
+    if load.protocol == "grpc" and load.model == "tiny" and KSERVE in taken:
+        batch = min(load.clients, MAX_BATCH)
+        floors = run_alone(path, context.threads, [batch, 3, size, size], len(taken[KSERVE]))
+        pairs = list(zip(floors, taken[KSERVE]))
+        name = f"{load.label}: ONNX Runtime run alone at batch {batch}, CPU per request (the floor)"
+        figures.append(Figure("peers", name, "run alone", KSERVE, "cpu", pairs))
     return figures
+
+
+def run_alone(path: Path, threads: int, shape: list[int], rounds: int, seconds: float = 0.5) -> list[dict]:
+    """``rounds`` samples of the CPU time per request (row) of ``session.run`` alone, in this
+    process, with the session options every server here uses; warm, so a lower bound."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from convzoo.server.threads import session_options
+
+    session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+    feeds = {session.get_inputs()[0].name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+    for _ in range(20):
+        session.run(None, feeds)
+    samples = []
+    for _ in range(rounds):
+        runs, cpu, wall = 0, time.process_time(), time.perf_counter()
+        while time.perf_counter() - wall < seconds:
+            session.run(None, feeds)
+            runs += 1
+        samples.append({"cpu": (time.process_time() - cpu) / (runs * shape[0])})
+    return samples

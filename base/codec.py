@@ -78,9 +78,10 @@ def decode_raw(buffer: bytes | memoryview, datatype: Datatype, shape: list[int],
         raise invalid(
             f"input '{name}': raw contents have {len(buffer)} bytes; expected {expected} for shape {shape_text(shape)} {datatype.name}"
         )
-    array = (
-        np.frombuffer(buffer, dtype=datatype.dtype.newbyteorder("<")).astype(datatype.dtype, copy=False).reshape(shape)
-    )
+    little = datatype.dtype.newbyteorder("<")
+    array = np.ndarray(shape, little, buffer)  # shaped in one step: every call counts on this path
+    if not little.isnative:
+        return array.astype(datatype.dtype)
     if array.__array_interface__["data"][0] % ALIGNMENT:  # the address, cheaper than .ctypes.data
         array = array.copy()  # ONNX Runtime's kernels round differently on unaligned data
     return array

@@ -36,14 +36,28 @@ from convzoo.server.model import Model
 from convzoo.server.statistics import Statistics
 
 
-class LeadingFuture(Future):
-    """A request's future whose ``result()`` first runs queued groups in the calling thread
-    while the request waits and a run slot is free (see the module docstring)."""
+class QueuedFuture(Future):
+    """A request's future: cancelling it takes the request off its batcher's queue, or gives
+    back the run slot it claimed (``Batcher._drop``)."""
 
     def __init__(self, batcher: Batcher):
         super().__init__()
         self.batcher = batcher
         self.pending: Pending | None = None
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        self.batcher._drop(self.pending)
+        return True
+
+
+class LeadingFuture(QueuedFuture):
+    """A request's future whose ``result()`` first runs queued groups in the calling thread
+    while the request waits and a run slot is free (see the module docstring)."""
+
+    def __init__(self, batcher: Batcher):
+        super().__init__(batcher)
         self.promoted = False  # a run slot was handed to this request's waiter
 
     def result(self, timeout: float | None = None):
@@ -144,12 +158,10 @@ class Batcher:
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
         leading = lead and self.leading
-        future = LeadingFuture(self) if leading else Future()
-        pending = Pending(inputs, rows, future, leading=leading, timestamps=timestamps)
+        future = LeadingFuture(self) if leading else QueuedFuture(self)
+        pending = future.pending = Pending(inputs, rows, future, leading=leading, timestamps=timestamps)
         if timestamps is not None:
             timestamps.append(pending.enqueued_ns)
-        if pending.leading:
-            future.pending = pending
         with self._cond:
             if self._closed:
                 raise unavailable(f"model '{self.model.name}' version {self.model.version} is unloading")
@@ -167,12 +179,11 @@ class Batcher:
                 self.statistics.queued(self.model.name, str(self.model.version), 1)
                 if not pending.leading:
                     self._cond.notify()
-        pending.future.add_done_callback(lambda future: future.cancelled() and self._drop(pending))
-        return pending.future
+        return future
 
     def _drop(self, pending: Pending) -> None:
         """A request cancelled while queued (client gone, deadline passed) leaves the queue, or
-        gives back the run slot it claimed."""
+        gives back the run slot it claimed; again for the same request: nothing."""
         with self._cond:
             if pending in self._claimed:
                 self._claimed.discard(pending)

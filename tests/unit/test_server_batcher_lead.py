@@ -153,3 +153,17 @@ def test_a_lone_leading_request_cancelled_before_its_wait_frees_the_run_slot(mod
     with pytest.raises(CancelledError):
         claimed.result()
     batcher.close(timeout=30)
+
+
+def test_cancelling_twice_gives_the_slot_back_once(model):
+    statistics = Statistics()
+    batcher = Batcher(model, statistics, max_queue_size=16, max_queue_delay_ns=0)
+    claimed = batcher.submit({"input": images(1, 0)}, lead=True)
+    assert claimed.cancel() and claimed.cancel()
+    first, second = images(1, 1), images(2, 2)
+    running = batcher.submit({"input": first}, lead=True)  # takes the one slot
+    behind = batcher.submit({"input": second}, lead=True)  # no slot is left: it queues
+    assert pending_requests(statistics) == 1
+    assert np.array_equal(running.result(timeout=60)["logits"], classifier_logits(first))
+    assert np.array_equal(behind.result(timeout=60)["logits"], classifier_logits(second))
+    batcher.close(timeout=30)

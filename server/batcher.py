@@ -14,8 +14,8 @@ delay, a request submitted with ``lead=True`` is run by the thread that waits fo
 ``result()``), not by a batcher thread: a lone one (nothing queued, a slot free) takes the
 slot when submitted and never enters the queue; otherwise, when a run slot is free, the
 waiter takes the oldest queued group (its own or one that came before it) and runs it. So a
-lone request costs no thread hand-off at all, and no queue bookkeeping. When a run ends and requests still wait, the slot goes to the waiter of the
-oldest one (first in, first out, which bounds the p99), or to a batcher thread when that
+lone request costs no thread hand-off at all, and no queue bookkeeping. When a run ends and
+requests still wait, the slot goes to the waiter of the oldest one (first in, first out, which bounds the p99), or to a batcher thread when that
 request's submitter does not wait in ``result()`` (``lead=False``: callbacks, asyncio).
 """
 
@@ -186,9 +186,7 @@ class Batcher:
         gives back the run slot it claimed; again for the same request: nothing."""
         with self._cond:
             if pending in self._claimed:
-                self._claimed.discard(pending)
-                self._running -= 1
-                self._hand_over()
+                self._unclaim(pending)  # cancelled: its slot is freed
             elif pending in self._queue:
                 self._queue.remove(pending)
                 self.statistics.queued(self.model.name, str(self.model.version), -1)
@@ -208,14 +206,17 @@ class Batcher:
         """Take a claimed request out to run it now (True); False when a drain took it first or
         it was cancelled (then its slot is free again)."""
         with self._cond:
-            if pending not in self._claimed:
-                return False
-            self._claimed.discard(pending)
-            if pending.future.set_running_or_notify_cancel():
-                return True
-            self._running -= 1
-            self._hand_over()
-            return False
+            return pending in self._claimed and self._unclaim(pending)
+
+    def _unclaim(self, pending: Pending) -> bool:
+        """Take a claimed request out, the lock held: True when it is to run now in the slot it
+        holds; False when it was cancelled, and then its slot is free again."""
+        self._claimed.discard(pending)
+        if pending.future.set_running_or_notify_cancel():
+            return True
+        self._running -= 1
+        self._hand_over()
+        return False
 
     def _lead(self, pending: Pending, deadline: float | None = None) -> None:
         """Run groups in this thread while ``pending`` is queued and a slot is free; return once
@@ -255,10 +256,9 @@ class Batcher:
         with self._cond:
             while True:
                 if self._closed and self._claimed:  # draining: no one may come to run them
-                    pending = self._claimed.pop()
-                    if pending.future.set_running_or_notify_cancel():
+                    pending = next(iter(self._claimed))
+                    if self._unclaim(pending):
                         return [pending]
-                    self._running -= 1
                     continue
                 if not self._queue or self._running >= self.slots:
                     if self._closed and not self._queue:

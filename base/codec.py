@@ -78,7 +78,7 @@ def decode_raw(buffer: bytes | memoryview, datatype: Datatype, shape: list[int],
         raise invalid(
             f"input '{name}': raw contents have {len(buffer)} bytes; expected {expected} for shape {shape_text(shape)} {datatype.name}"
         )
-    little = datatype.dtype.newbyteorder("<")
+    little = datatype.wire
     array = np.ndarray(shape, little, buffer)  # shaped in one step: every call counts on this path
     if not little.isnative:
         return array.astype(datatype.dtype)
@@ -129,7 +129,7 @@ def encode_view(array: np.ndarray) -> tuple[str, list[int], bytes | memoryview]:
     datatype = from_numpy(array.dtype)
     if datatype.name == "BYTES":
         return datatype.name, list(array.shape), serialize_bytes(array)
-    data = np.ascontiguousarray(array, dtype=datatype.dtype.newbyteorder("<"))
+    data = np.ascontiguousarray(array, dtype=datatype.wire)
     return datatype.name, list(array.shape), memoryview(data.reshape(-1).view(np.uint8))
 
 

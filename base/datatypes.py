@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -18,6 +19,11 @@ class Datatype:
     ort: str
     config: str
     contents: str | None
+
+    @cached_property
+    def wire(self) -> np.dtype:
+        """``dtype`` in the protocol's byte order (little-endian), as raw contents carry it."""
+        return self.dtype.newbyteorder("<")
 
 
 DATATYPES = {

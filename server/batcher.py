@@ -12,7 +12,8 @@ went away or its deadline passed) leaves the queue at once and never runs.
 Who runs a group: up to ``workers`` groups run at once (the instance count). With no queue
 delay, a request submitted with ``lead=True`` is run by the thread that waits for it (in
 ``result()``), not by a batcher thread: a lone one (nothing queued, a slot free) takes the
-slot when submitted and never enters the queue; otherwise, when a run slot is free, the
+slot when submitted and never enters the queue (its future, a ``ClaimedRun``, has no lock
+or condition of its own); otherwise, when a run slot is free, the
 waiter takes the oldest queued group (its own or one that came before it) and runs it. So a
 lone request costs no thread hand-off at all, and no queue bookkeeping. When a run ends and
 requests still wait, the slot goes to the waiter of the oldest one (first in, first out, which bounds the p99), or to a batcher thread when that
@@ -24,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -37,8 +38,8 @@ from convzoo.server.statistics import Statistics
 
 
 class QueuedFuture(Future):
-    """A request's future: cancelling it takes the request off its batcher's queue, or gives
-    back the run slot it claimed (``Batcher._drop``)."""
+    """A queued request's future: cancelling it takes the request off its batcher's queue
+    (``Batcher._drop``)."""
 
     def __init__(self, batcher: Batcher):
         super().__init__()
@@ -65,10 +66,7 @@ class LeadingFuture(QueuedFuture):
         ``timeout`` seconds as ``Future.result`` (a group this thread runs is not cut short).
         A request whose waiter timed out stays queued, and a batcher thread runs it."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self.pending.claimed:
-            if self.batcher._start_claimed(self.pending):
-                self.batcher._run([self.pending])
-        elif self.pending.leading:
+        if self.pending.leading:
             self.batcher._lead(self.pending, deadline)
         return super().result(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
@@ -89,15 +87,79 @@ class LeadingFuture(QueuedFuture):
             return True
 
 
+CLAIMED, RUNNING, FINISHED, CANCELLED = range(4)  # a ClaimedRun's states, in order
+
+
+class ClaimedRun:
+    """The future of a lone request that took a free run slot when it was submitted: its waiter
+    runs it in ``result()``, so nothing else waits for it (see the module docstring). Its state
+    lives under the batcher's lock rather than in a Condition of its own: only a drain, which
+    runs it when no one came to wait yet, makes a waiter wait. It offers what the batcher and
+    a waiter use of a Future: ``result``, ``cancel``, ``done``, ``set_result``, ``set_exception``."""
+
+    def __init__(self, batcher: Batcher, pending: Pending):
+        self.batcher = batcher
+        self.pending = pending
+        self.state = CLAIMED
+        self.by_drain = False  # a drain runs it: its waiter, if any comes, waits for the drain
+        self._outputs: dict[str, np.ndarray] | None = None
+        self._error: BaseException | None = None
+
+    def result(self, timeout: float | None = None) -> dict[str, np.ndarray]:
+        """Run the request here and return its outputs; once a drain took it, wait (``timeout``
+        seconds at most, then ``TimeoutError``); ``CancelledError`` once cancelled."""
+        batcher = self.batcher
+        with batcher._cond:
+            runs_here = self.state == CLAIMED
+            if runs_here:
+                batcher._start_claimed(self.pending)
+            elif not batcher._cond.wait_for(self.done, timeout):
+                raise TimeoutError
+        if runs_here:
+            batcher._run([self.pending])
+        if self.state == CANCELLED:
+            raise CancelledError
+        if self._error is not None:
+            raise self._error
+        return self._outputs
+
+    def cancel(self) -> bool:
+        """Give the run slot back unless the request runs or ran: True (again once cancelled)."""
+        with self.batcher._cond:
+            if self.state == CLAIMED:
+                self.state = CANCELLED
+                self.batcher._claimed.discard(self.pending)
+                self.batcher._release_slot()
+            return self.state == CANCELLED
+
+    def done(self) -> bool:
+        return self.state >= FINISHED
+
+    def set_result(self, outputs: dict[str, np.ndarray]) -> None:
+        self._outputs = outputs
+        self._finish()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.by_drain:  # its own waiter ran it: no one else looks
+            self.state = FINISHED
+            return
+        with self.batcher._cond:
+            self.state = FINISHED
+            self.batcher._cond.notify_all()
+
+
 @dataclass(eq=False)
 class Pending:
     inputs: dict[str, np.ndarray]
     rows: int
-    future: Future
+    future: Future | ClaimedRun | None = None
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
     taken: bool = False
     leading: bool = False  # its waiter runs it (until that waiter times out)
-    claimed: bool = False  # it took a free run slot when submitted, never queued: its waiter runs it
     # a traced request's timestamps (server/tracing/spans.py): queue start, then compute start,
     # input end, output start and compute end are appended; None (not traced): nothing is
     timestamps: list[int] | None = None
@@ -132,8 +194,8 @@ class Batcher:
         self.slots = max(1, workers)
         self._running = 0  # groups running now, at most ``slots``
         self._queue: deque[Pending] = deque()
-        # lone requests that took a free slot at submit and wait for their waiter to run them;
-        # whoever takes one out (its waiter, a drain, its cancellation) runs it or frees its slot
+        # lone requests that took a free slot at submit and wait for their waiter to run them
+        # (ClaimedRun); whoever takes one out (its waiter, a drain, its cancellation) runs it or frees its slot
         self._claimed: set[Pending] = set()
         self._cond = threading.Condition()
         self._closed = False
@@ -151,15 +213,15 @@ class Batcher:
 
     def submit(
         self, inputs: dict[str, np.ndarray], *, lead: bool = False, timestamps: list[int] | None = None
-    ) -> Future:
+    ) -> Future | ClaimedRun:
         """Queue one validated request; the future yields {output name: array} for its rows.
-        ``lead``: the submitter will wait in ``future.result()`` and may run groups there.
-        ``timestamps``: a traced request's list, which gets its queue and compute timestamps."""
+        ``lead``: the submitter will wait in ``future.result()`` and may run groups there; a lone
+        one gets a ``ClaimedRun``. ``timestamps``: a traced request's list, which gets its queue
+        and compute timestamps."""
         first = next(iter(inputs.values()))
         rows = first.shape[0] if self.max_rows > 0 else 1
         leading = lead and self.leading
-        future = LeadingFuture(self) if leading else QueuedFuture(self)
-        pending = future.pending = Pending(inputs, rows, future, leading=leading, timestamps=timestamps)
+        pending = Pending(inputs, rows, leading=leading, timestamps=timestamps)
         if timestamps is not None:
             timestamps.append(pending.enqueued_ns)
         with self._cond:
@@ -170,24 +232,25 @@ class Batcher:
                     f"model '{self.model.name}' version {self.model.version}: queue is full "
                     f"({self.max_queue_size} requests waiting); retry later"
                 )
-            if pending.leading and not self._queue and self._running < self.slots:
+            if leading and not self._queue and self._running < self.slots:
                 self._running += 1  # nothing waits before it: it runs in its waiter, never queued
-                pending.taken = pending.claimed = True
+                pending.taken = True
+                pending.future = ClaimedRun(self, pending)
                 self._claimed.add(pending)
             else:
+                pending.future = LeadingFuture(self) if leading else QueuedFuture(self)
+                pending.future.pending = pending
                 self._queue.append(pending)
                 self.statistics.queued(self.model.name, str(self.model.version), 1)
                 if not pending.leading:
                     self._cond.notify()
-        return future
+        return pending.future
 
     def _drop(self, pending: Pending) -> None:
-        """A request cancelled while queued (client gone, deadline passed) leaves the queue, or
-        gives back the run slot it claimed; again for the same request: nothing."""
+        """A request cancelled while queued (client gone, deadline passed) leaves the queue;
+        again for the same request: nothing."""
         with self._cond:
-            if pending in self._claimed:
-                self._unclaim(pending)  # cancelled: its slot is freed
-            elif pending in self._queue:
+            if pending in self._queue:
                 self._queue.remove(pending)
                 self.statistics.queued(self.model.name, str(self.model.version), -1)
                 self._hand_over()  # it may have been handed the free run slot
@@ -202,21 +265,16 @@ class Batcher:
             else:
                 self._cond.notify()
 
-    def _start_claimed(self, pending: Pending) -> bool:
-        """Take a claimed request out to run it now (True); False when a drain took it first or
-        it was cancelled (then its slot is free again)."""
-        with self._cond:
-            return pending in self._claimed and self._unclaim(pending)
-
-    def _unclaim(self, pending: Pending) -> bool:
-        """Take a claimed request out, the lock held: True when it is to run now in the slot it
-        holds; False when it was cancelled, and then its slot is free again."""
+    def _start_claimed(self, pending: Pending) -> None:
+        """Take a claimed request out to run now in the slot it holds; the lock is held."""
         self._claimed.discard(pending)
-        if pending.future.set_running_or_notify_cancel():
-            return True
+        pending.future.state = RUNNING
+
+    def _release_slot(self) -> None:
+        """A run ended or a claimed request was cancelled: its slot goes to the oldest waiting
+        request. The lock is held."""
         self._running -= 1
         self._hand_over()
-        return False
 
     def _lead(self, pending: Pending, deadline: float | None = None) -> None:
         """Run groups in this thread while ``pending`` is queued and a slot is free; return once
@@ -257,9 +315,9 @@ class Batcher:
             while True:
                 if self._closed and self._claimed:  # draining: no one may come to run them
                     pending = next(iter(self._claimed))
-                    if self._unclaim(pending):
-                        return [pending]
-                    continue
+                    self._start_claimed(pending)
+                    pending.future.by_drain = True
+                    return [pending]
                 if not self._queue or self._running >= self.slots:
                     if self._closed and not self._queue:
                         return None
@@ -310,8 +368,7 @@ class Batcher:
                 self._execute(group)
         finally:
             with self._cond:
-                self._running -= 1
-                self._hand_over()
+                self._release_slot()
                 if self._closed:
                     self._cond.notify_all()
 

@@ -24,6 +24,7 @@ from convzoo.base import classification
 from convzoo.base.errors import Kind, ServingError, invalid, not_found
 from convzoo.proto import model_config_pb2
 from convzoo.server import shared_memory
+from convzoo.server.batcher import ClaimedRun
 from convzoo.server.manager import ModelManager, Served
 from convzoo.server.operations import (
     ConfigRequest,
@@ -83,7 +84,8 @@ class Inference:
     seconds pass first (the request stays queued: cancel it if it is no longer wanted). A
     request queued with ``lead`` runs in the thread that waits for it when a run slot is free
     (``Batcher.submit``), so a lone request costs no thread hand-off. ``add_done_callback``
-    lets a caller that must not block (an event loop, a stream) learn when to call ``wait``.
+    lets a caller that must not block (an event loop, a stream: requests queued without
+    ``lead``) learn when to call ``wait``.
     """
 
     def __init__(
@@ -116,6 +118,11 @@ class Inference:
     def cancel(self) -> bool:
         """Take the request off its queue; False if it already runs or ran."""
         return self._future.cancel()
+
+    @property
+    def runs_in_waiter(self) -> bool:
+        """A lone ``lead`` request: it holds a run slot, never queued, and ``wait`` runs it at once."""
+        return isinstance(self._future, ClaimedRun)
 
     def done(self) -> bool:
         return self._future.done()

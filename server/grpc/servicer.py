@@ -92,8 +92,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         # lead: this thread waits at once, so it may run the model itself (no hand-off)
         traceparent = messages.traceparent(context) if self.dataplane.trace_settings.active else None
         inference = self.dataplane.infer(messages.infer_request(request), lead=True, traceparent=traceparent)
-        if not context.add_callback(inference.cancel):  # the call already ended
-            inference.cancel()
+        # a queued request is cancelled when the call ends first (client gone, deadline passed);
+        # a lone one runs in this thread at once, where a cancellation could only come too late
+        if not inference.runs_in_waiter and not context.add_callback(inference.cancel):
+            inference.cancel()  # the call already ended
         try:
             return messages.infer_response(inference.wait())
         except CancelledError:

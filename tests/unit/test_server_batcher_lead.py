@@ -14,6 +14,7 @@ import pytest
 from server_repository import IMAGE, classifier_logits, write_classifier
 
 from convzoo.base.device import DeviceRequest
+from convzoo.base.errors import ServingError
 from convzoo.server.batcher import Batcher
 from convzoo.server.model import LoadOptions, load
 from convzoo.server.repository import read_model
@@ -166,4 +167,53 @@ def test_cancelling_twice_gives_the_slot_back_once(model):
     assert pending_requests(statistics) == 1
     assert np.array_equal(running.result(timeout=60)["logits"], classifier_logits(first))
     assert np.array_equal(behind.result(timeout=60)["logits"], classifier_logits(second))
+    batcher.close(timeout=30)
+
+
+def test_the_waiter_of_a_lone_request_a_drain_runs_waits_for_the_drain(model):
+    running, go = threading.Event(), threading.Event()
+    held = dataclasses.replace(model)
+
+    def held_run(feeds, names):
+        running.set()
+        assert go.wait(60), "the test never let the run finish"
+        return model.run(feeds, names)
+
+    held.run = held_run
+    batcher = Batcher(held, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
+    batch = images(2, 0)
+    claimed = batcher.submit({"input": batch}, lead=True)  # took the free slot; no one waits yet
+    closing = threading.Thread(target=batcher.close, kwargs={"timeout": 60})
+    closing.start()  # the drain runs it in a batcher thread
+    try:
+        assert running.wait(60)
+        with pytest.raises(TimeoutError):
+            claimed.result(timeout=0.01)  # the drain runs it: its waiter waits, here briefly
+        assert not claimed.done() and not claimed.cancel()
+    finally:
+        go.set()
+    assert np.array_equal(claimed.result(timeout=60)["logits"], classifier_logits(batch))
+    closing.join(60)
+    assert not closing.is_alive()
+
+
+def test_a_lone_request_whose_run_fails_raises_in_its_waiter_and_frees_the_slot(model):
+    runs: list[int] = []
+    failing_once = dataclasses.replace(model)
+
+    def run(feeds, names):
+        runs.append(len(feeds["input"]))
+        if len(runs) == 1:
+            raise RuntimeError("injected fault")
+        return model.run(feeds, names)
+
+    failing_once.run = run
+    batcher = Batcher(failing_once, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
+    claimed = batcher.submit({"input": images(1, 0)}, lead=True)
+    with pytest.raises(ServingError, match="failed to run: injected fault"):
+        claimed.result()
+    assert claimed.done()
+    batch = images(2, 1)  # the slot is free again: the next lone request takes it and runs
+    assert np.array_equal(batcher.submit({"input": batch}, lead=True).result()["logits"], classifier_logits(batch))
+    assert runs == [1, 2]
     batcher.close(timeout=30)

@@ -32,6 +32,20 @@ def images(rows: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(-2, 3, (rows, 3, IMAGE, IMAGE)).astype(np.float32)
 
 
+def holding(model):
+    """A copy of ``model`` whose runs set ``running``, then wait for ``go``: (copy, running, go)."""
+    running, go = threading.Event(), threading.Event()
+    held = dataclasses.replace(model)
+
+    def held_run(feeds, names):
+        running.set()
+        assert go.wait(60), "the test never let the run finish"
+        return model.run(feeds, names)
+
+    held.run = held_run
+    return held, running, go
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_leading_and_queued_requests_each_get_their_own_rows(model, workers):
     batcher = Batcher(model, Statistics(), max_queue_size=1024, max_queue_delay_ns=0, workers=workers)
@@ -78,15 +92,7 @@ def test_a_drain_runs_queued_leading_requests_no_one_waits_for(model):
 
 
 def test_a_waiter_that_times_out_raises_and_a_batcher_thread_runs_its_request(model):
-    running, go = threading.Event(), threading.Event()
-    held = dataclasses.replace(model)
-
-    def held_run(feeds, names):
-        running.set()
-        assert go.wait(60), "the test never let the run finish"
-        return model.run(feeds, names)
-
-    held.run = held_run
+    held, running, go = holding(model)
     batcher = Batcher(held, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
     first, second = images(1, 0), images(2, 1)
     try:
@@ -171,15 +177,7 @@ def test_cancelling_twice_gives_the_slot_back_once(model):
 
 
 def test_the_waiter_of_a_lone_request_a_drain_runs_waits_for_the_drain(model):
-    running, go = threading.Event(), threading.Event()
-    held = dataclasses.replace(model)
-
-    def held_run(feeds, names):
-        running.set()
-        assert go.wait(60), "the test never let the run finish"
-        return model.run(feeds, names)
-
-    held.run = held_run
+    held, running, go = holding(model)
     batcher = Batcher(held, Statistics(), max_queue_size=16, max_queue_delay_ns=0)
     batch = images(2, 0)
     claimed = batcher.submit({"input": batch}, lead=True)  # took the free slot; no one waits yet

@@ -12,12 +12,13 @@ went away or its deadline passed) leaves the queue at once and never runs.
 Who runs a group: up to ``workers`` groups run at once (the instance count). With no queue
 delay, a request submitted with ``lead=True`` is run by the thread that waits for it (in
 ``result()``), not by a batcher thread: a lone one (nothing queued, a slot free) takes the
-slot when submitted and never enters the queue (its future, a ``ClaimedRun``, has no lock
-or condition of its own); otherwise, when a run slot is free, the
-waiter takes the oldest queued group (its own or one that came before it) and runs it. So a
-lone request costs no thread hand-off at all, and no queue bookkeeping. When a run ends and
-requests still wait, the slot goes to the waiter of the oldest one (first in, first out, which bounds the p99), or to a batcher thread when that
-request's submitter does not wait in ``result()`` (``lead=False``: callbacks, asyncio).
+slot when submitted and never enters the queue (its future, a ``ClaimedRun``, has no lock or
+condition of its own); otherwise, when a run slot is free, the waiter takes the oldest queued
+group (its own or one that came before it) and runs it. So a lone request costs no thread
+hand-off at all, and no queue bookkeeping. When a run ends and requests still wait, the slot
+goes to the waiter of the oldest one (first in, first out, which bounds the p99), or to a
+batcher thread when that request's submitter does not wait in ``result()`` (``lead=False``:
+callbacks, asyncio).
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ class QueuedFuture(Future):
     """A queued request's future: cancelling it takes the request off its batcher's queue
     (``Batcher._drop``)."""
 
-    def __init__(self, batcher: Batcher):
+    def __init__(self, batcher: Batcher, pending: Pending):
         super().__init__()
         self.batcher = batcher
-        self.pending: Pending | None = None
+        self.pending = pending
 
     def cancel(self) -> bool:
         if not super().cancel():
@@ -57,8 +58,8 @@ class LeadingFuture(QueuedFuture):
     """A request's future whose ``result()`` first runs queued groups in the calling thread
     while the request waits and a run slot is free (see the module docstring)."""
 
-    def __init__(self, batcher: Batcher):
-        super().__init__(batcher)
+    def __init__(self, batcher: Batcher, pending: Pending):
+        super().__init__(batcher, pending)
         self.promoted = False  # a run slot was handed to this request's waiter
 
     def result(self, timeout: float | None = None):
@@ -156,7 +157,7 @@ class ClaimedRun:
 class Pending:
     inputs: dict[str, np.ndarray]
     rows: int
-    future: Future | ClaimedRun | None = None
+    future: QueuedFuture | ClaimedRun | None = None  # set once it is queued or claims a slot
     enqueued_ns: int = field(default_factory=time.monotonic_ns)
     taken: bool = False
     leading: bool = False  # its waiter runs it (until that waiter times out)
@@ -238,8 +239,7 @@ class Batcher:
                 pending.future = ClaimedRun(self, pending)
                 self._claimed.add(pending)
             else:
-                pending.future = LeadingFuture(self) if leading else QueuedFuture(self)
-                pending.future.pending = pending
+                pending.future = (LeadingFuture if leading else QueuedFuture)(self, pending)
                 self._queue.append(pending)
                 self.statistics.queued(self.model.name, str(self.model.version), 1)
                 if not pending.leading:

@@ -132,7 +132,7 @@ def validate(model: Model, request: InferRequest) -> ValidRequest:
         check_parameters(request)
     specs = model.input_specs
     names = [tensor.name for tensor in request.inputs]
-    if len(names) != len(specs) or not specs.keys() == set(names):
+    if len(names) != len(specs) or specs.keys() != set(names):
         _check_names(model, names)
     feeds: dict[str, np.ndarray] = {}
     batch, batch_from = None, None
